@@ -1,0 +1,53 @@
+"""corkweb: a corked HTTP/1.1 + WebSocket web framework for Python.
+
+Every send a piece of business logic makes on one connection leaves in one write syscall.
+See ``docs/corking.md`` for the contract.
+"""
+
+from __future__ import annotations
+
+from .app import App, RouteGroup
+from .errors import (
+    AppFrozenError,
+    BadRequest,
+    CorkwebError,
+    Forbidden,
+    HTTPError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ProtocolError,
+    RequestTimeout,
+    ServiceUnavailable,
+    Unauthorized,
+)
+from .middleware import middleware
+from .request import Request
+from .response import Body, ClientDisconnected, Response
+from .wire.limits import Limits
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "App",
+    "RouteGroup",
+    "Request",
+    "Response",
+    "Body",
+    "Limits",
+    "middleware",
+    "CorkwebError",
+    "HTTPError",
+    "BadRequest",
+    "Unauthorized",
+    "Forbidden",
+    "NotFound",
+    "MethodNotAllowed",
+    "PayloadTooLarge",
+    "RequestTimeout",
+    "ServiceUnavailable",
+    "ProtocolError",
+    "AppFrozenError",
+    "ClientDisconnected",
+    "__version__",
+]

@@ -1,0 +1,416 @@
+"""``App``: routes, route groups, middleware, error handlers, lifespan hooks, and running.
+
+Everything is registered first and frozen when the app starts serving: the router compiles
+its patterns, each route's middleware chain is composed into one callable, and the response
+options are built — all once. Registering afterwards raises :class:`AppFrozenError`.
+
+The server layer sees the app only as ``app.handle(res, req)`` and the error hook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import errors
+from .error_handling import ErrorHandlers
+from .json import make_dumps
+from .middleware import compose, is_async
+from .response import ResponseOptions
+from .routing import MethodNotAllowed as _NoMethod
+from .routing import NotFound as _NoRoute
+from .routing import Router
+from .server.serve import Server, new_event_loop
+from .server.serve import run as serve_forever
+from .wire.limits import Limits
+
+__all__ = ["App", "RouteGroup"]
+
+log = logging.getLogger("corkweb.error")
+
+METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "CONNECT", "TRACE")
+
+
+@dataclass
+class RouteGroup:
+    """Routes under a common ``prefix`` with common middleware (``app.router(prefix, *mws)``).
+
+    A group is data: its routes are copied into the app, with the prefix and middleware, when
+    the app freezes. Groups nest: ``api.router("/v1", auth)``.
+    """
+
+    app: App
+    prefix: str = ""
+    middlewares: tuple[Callable[..., Any], ...] = ()
+
+    def router(self, prefix: str = "", *middlewares: Callable[..., Any]) -> RouteGroup:
+        """A nested group: prefixes join, middleware runs outer first."""
+        return RouteGroup(self.app, self.prefix + prefix, self.middlewares + middlewares)
+
+    def route(self, method: str, path: str, handler: Callable[..., Any] | None = None, *,
+              name: str | None = None) -> Any:
+        return self.app.route(method, self.prefix + path, handler, name=name,
+                              middlewares=self.middlewares)
+
+    def get(self, path: str, handler: Callable[..., Any] | None = None, *,
+            name: str | None = None) -> Any:
+        return self.route("GET", path, handler, name=name)
+
+    def post(self, path: str, handler: Callable[..., Any] | None = None, *,
+             name: str | None = None) -> Any:
+        return self.route("POST", path, handler, name=name)
+
+    def put(self, path: str, handler: Callable[..., Any] | None = None, *,
+            name: str | None = None) -> Any:
+        return self.route("PUT", path, handler, name=name)
+
+    def delete(self, path: str, handler: Callable[..., Any] | None = None, *,
+               name: str | None = None) -> Any:
+        return self.route("DELETE", path, handler, name=name)
+
+    def patch(self, path: str, handler: Callable[..., Any] | None = None, *,
+              name: str | None = None) -> Any:
+        return self.route("PATCH", path, handler, name=name)
+
+    def options(self, path: str, handler: Callable[..., Any] | None = None, *,
+                name: str | None = None) -> Any:
+        return self.route("OPTIONS", path, handler, name=name)
+
+    def head(self, path: str, handler: Callable[..., Any] | None = None, *,
+             name: str | None = None) -> Any:
+        return self.route("HEAD", path, handler, name=name)
+
+    def connect(self, path: str, handler: Callable[..., Any] | None = None, *,
+                name: str | None = None) -> Any:
+        return self.route("CONNECT", path, handler, name=name)
+
+    def trace(self, path: str, handler: Callable[..., Any] | None = None, *,
+              name: str | None = None) -> Any:
+        return self.route("TRACE", path, handler, name=name)
+
+    def any(self, path: str, handler: Callable[..., Any] | None = None, *,
+            name: str | None = None) -> Any:
+        return self.route("ANY", path, handler, name=name)
+
+
+@dataclass
+class _RouteSpec:
+    """A registration, kept as data until the app freezes."""
+
+    method: str
+    path: str
+    handler: Callable[..., Any]
+    name: str | None
+    middlewares: tuple[Callable[..., Any], ...] = field(default=())
+
+
+class App(RouteGroup):
+    """A corkweb application.
+
+    ``App(templates="templates", limits=Limits(...), json_option=..., json_default=...,
+    debug=False)``. Register routes with the decorators (``@app.get("/")``) or directly
+    (``app.get("/", handler)``), then ``app.run(port=3000)``.
+    """
+
+    def __init__(
+        self,
+        *,
+        templates: str | os.PathLike[str] | None = "templates",
+        limits: Limits | None = None,
+        json_option: int | None = None,
+        json_default: Callable[[Any], Any] | None = None,
+        debug: bool = False,
+    ) -> None:
+        super().__init__(self, "", ())
+        self.debug = debug
+        self.limits = limits or Limits()
+        self._templates_dir = templates
+        self._template_engine: Any = None
+        self._json_dumps = make_dumps(json_option, json_default)
+        self._specs: list[_RouteSpec] = []
+        self._global_mws: list[Callable[..., Any]] = []
+        self._errors = ErrorHandlers()
+        self._on_start: list[Callable[[], Any]] = []
+        self._on_shutdown: list[Callable[[], Any]] = []
+        self._listens: list[tuple[dict[str, Any], Callable[..., Any] | None]] = []
+        self._router = Router()
+        self._frozen = False
+        self._options: ResponseOptions | None = None
+        self._server: Server | None = None
+
+    def __repr__(self) -> str:
+        return f"<App routes={len(self._specs)} frozen={self._frozen}>"
+
+    # -- registration ----------------------------------------------------------------------
+
+    def _check_open(self, what: str) -> None:
+        if self._frozen:
+            raise errors.AppFrozenError(
+                f"cannot {what}: the app is already serving (register everything before run)"
+            )
+
+    def route(self, method: str, path: str, handler: Callable[..., Any] | None = None, *,
+              name: str | None = None, middlewares: Iterable[Callable[..., Any]] = ()) -> Any:
+        """Register ``handler`` for ``method`` and ``path``; a decorator when ``handler`` is
+        omitted. Returns the handler unchanged."""
+        self._check_open(f"add route {method} {path}")
+        method = method.upper()
+        if method != "ANY" and method not in METHODS:
+            raise ValueError(f"unknown HTTP method {method!r}")
+        mws = tuple(middlewares)
+
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            if not callable(fn):
+                raise TypeError(f"route handler for {method} {path} is not callable: {fn!r}")
+            self._check_open(f"add route {method} {path}")
+            self._specs.append(_RouteSpec(method, path, fn, name, mws))
+            # Check the pattern now, where the mistake is, rather than at start-up.
+            self._router.add(method, path, fn, name)
+            return fn
+
+        if handler is None:
+            return register
+        return register(handler)
+
+    def use(self, mw: Callable[..., Any]) -> Callable[..., Any]:
+        """Add a middleware that runs before every route (in the order added)."""
+        self._check_open("add middleware")
+        if not callable(mw):
+            raise TypeError(f"middleware is not callable: {mw!r}")
+        self._global_mws.append(mw)
+        return mw
+
+    middleware = use
+
+    def on_error(self, key: Any = None, handler: Callable[..., Any] | None = None) -> Any:
+        """Register ``handler(error, res, req)`` for all errors, a class, or a status.
+
+        ``@app.on_error``, ``@app.on_error(ValueError)``, ``@app.on_error(404)``,
+        ``app.on_error(fn)``, ``app.on_error(KeyError, fn)``.
+        """
+        self._check_open("add an error handler")
+        if handler is not None:
+            self._errors.add(key, handler)
+            return handler
+        if callable(key) and not (isinstance(key, type) and issubclass(key, BaseException)):
+            self._errors.add(None, key)
+            return key
+
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self._errors.add(key, fn)
+            return fn
+
+        return register
+
+    def set_error_handler(self, handler: Callable[..., Any]) -> None:
+        """socketify's name for ``app.on_error(handler)``."""
+        self.on_error(None, handler)
+
+    def on_start(self, fn: Callable[[], Any]) -> Callable[[], Any]:
+        """Run ``fn()`` (sync or async) once per worker before it accepts connections."""
+        self._check_open("add an on_start hook")
+        self._on_start.append(fn)
+        return fn
+
+    def on_shutdown(self, fn: Callable[[], Any]) -> Callable[[], Any]:
+        """Run ``fn()`` (sync or async) once per worker after it drained its connections."""
+        self._check_open("add an on_shutdown hook")
+        self._on_shutdown.append(fn)
+        return fn
+
+    def template(self, engine: Any) -> None:
+        """Use ``engine`` (any object with ``render(name, **context) -> str``) for ``res.render``."""
+        self._check_open("set the template engine")
+        if not callable(getattr(engine, "render", None)):
+            raise TypeError("a template engine needs a render(name, **context) method")
+        self._template_engine = engine
+
+    @property
+    def template_env(self) -> Any:
+        """The Jinja2 environment (for filters, globals, tests), created on first use."""
+        engine = self._engine()
+        if engine is None:
+            raise RuntimeError("no templates folder: create the App with templates=<folder>")
+        return getattr(engine, "env", None)
+
+    def _engine(self) -> Any:
+        if self._template_engine is None and self._templates_dir is not None:
+            from .templating import Jinja2Templates
+
+            if os.path.isdir(self._templates_dir):
+                self._template_engine = Jinja2Templates(self._templates_dir,
+                                                        auto_reload=self.debug)
+        return self._template_engine
+
+    def url_for(self, name: str, **params: Any) -> str:
+        """The path of the route registered with ``name``, parameters filled in."""
+        return self._router.url_for(name, **params)
+
+    @property
+    def routes(self) -> list[tuple[str, str, Callable[..., Any], str | None]]:
+        """The routes in registration order: ``(method, path, handler, name)``."""
+        return [(s.method, s.path, s.handler, s.name) for s in self._specs]
+
+    # -- freezing and dispatch ---------------------------------------------------------------
+
+    def freeze(self) -> None:
+        """Compile routes and middleware chains; afterwards the app cannot change."""
+        if self._frozen:
+            return
+        self._errors.debug = self.debug
+        global_mws = tuple(self._global_mws)
+        self._router = router = Router()
+        for spec in self._specs:
+            chain = compose(global_mws + spec.middlewares, spec.handler)
+            router.add(spec.method, spec.path, _Entry(chain, is_async(spec.handler)), spec.name)
+        router.freeze()
+        engine = self._engine()
+        render = None
+        if engine is not None:
+            render = _render_with(engine)
+        self._options = ResponseOptions(json_dumps=self._json_dumps, render=render,
+                                        debug=self.debug)
+        self._frozen = True
+
+    def handle(self, res: Any, req: Any) -> Any:
+        """The server's handler: route ``req``, run its chain, fall through on ``set_yield``."""
+        try:
+            match = self._router.match(req.method, req.path)
+        except _NoRoute:
+            raise errors.NotFound(f"no route for {req.path}") from None
+        except _NoMethod as exc:
+            raise errors.MethodNotAllowed(exc.allowed) from None
+        req._set_match(match.params, match.values)
+        entry = match.route.handler
+        result = entry.call(res, req)
+        if entry.is_async:
+            return self._async_route(result, res, req, match.route)
+        if req._yield and not res.has_responded():
+            return self._fall_through(res, req, match.route)
+        return result
+
+    async def _async_route(self, coro: Any, res: Any, req: Any, route: Any) -> Any:
+        result = await coro
+        if req._yield and not res.has_responded():
+            result = self._fall_through(res, req, route)
+            if asyncio.iscoroutine(result):
+                result = await result
+        return result
+
+    def _fall_through(self, res: Any, req: Any, after: Any) -> Any:
+        """``req.set_yield(True)``: try the next matching routes in priority order."""
+        seen = False
+        for match in self._router.iter_matches(req.method, req.path):
+            if not seen:
+                seen = match.route is after
+                continue
+            req._yield = False
+            req._set_match(match.params, match.values)
+            entry = match.route.handler
+            result = entry.call(res, req)
+            if entry.is_async:
+                return self._async_route(result, res, req, match.route)
+            if not req._yield or res.has_responded():
+                return result
+        raise errors.NotFound(f"no route for {req.path}")
+
+    # -- running ------------------------------------------------------------------------------
+
+    def listen(self, port_or_options: Any = None, handler: Callable[..., Any] | None = None,
+               ) -> App:
+        """Record a socket to listen on when ``run()`` starts (socketify's call form).
+
+        ``port_or_options`` is a port, ``None`` (any free port), or a dict with ``port``,
+        ``host`` and/or ``uds`` (a UNIX socket path). ``handler(config)`` is called once
+        listening, with a dict holding the bound ``host`` and ``port`` (or ``uds``).
+        """
+        if port_or_options is None or isinstance(port_or_options, int):
+            opts: dict[str, Any] = {"port": port_or_options or 0}
+        elif isinstance(port_or_options, dict):
+            opts = dict(port_or_options)
+        else:
+            raise TypeError(f"listen() takes a port or a dict, got {port_or_options!r}")
+        if "domain" in opts:
+            opts["uds"] = opts.pop("domain")
+        opts.setdefault("host", "127.0.0.1")
+        self._listens.append((opts, handler))
+        return self
+
+    def _server_for(self) -> Server:
+        self.freeze()
+        if self._server is None:
+            self._server = Server(self.handle, error_handler=self._errors,
+                                  options=self._options, limits=self.limits)
+        return self._server
+
+    def run(self, host: str | None = None, port: int | None = None, *, uds: str | None = None,
+            ssl: Any = None) -> None:
+        """Serve in this process until SIGINT or SIGTERM, then drain and return.
+
+        With no arguments, the sockets given to ``listen()`` are used, else port 3000 on
+        127.0.0.1.
+        """
+        listens = list(self._listens)
+        if host is not None or port is not None or uds is not None or not listens:
+            opts: dict[str, Any] = {"uds": uds} if uds else {
+                "host": host or "127.0.0.1", "port": 3000 if port is None else port}
+            listens.append((opts, None))
+        server = self._server_for()
+
+        def announce(addresses: list[Any]) -> None:
+            for (opts, handler), address in zip(listens, addresses):
+                if isinstance(address, tuple):
+                    info = {"host": address[0], "port": address[1]}
+                else:
+                    info = {"uds": address}
+                log.info("corkweb listening on %s", info)
+                if handler is not None:
+                    handler(info)
+
+        serve_forever(
+            server,
+            [{**opts, "ssl": ssl} for opts, _ in listens],
+            on_start=self._on_start,
+            on_shutdown=self._on_shutdown,
+            on_listen=announce,
+            loop=new_event_loop(),
+        )
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0, **kwargs: Any) -> list[Any]:
+        """Start serving on the running loop (for embedding and tests); see ``stop``."""
+        server = self._server_for()
+        for hook in self._on_start:
+            result = hook()
+            if asyncio.iscoroutine(result):
+                await result
+        return await server.start(host, port, **kwargs)
+
+    async def stop(self, timeout: float | None = None) -> None:
+        """Drain and stop what ``start`` started, then run the shutdown hooks."""
+        if self._server is not None:
+            await self._server.shutdown(timeout)
+        for hook in self._on_shutdown:
+            result = hook()
+            if asyncio.iscoroutine(result):
+                await result
+
+
+class _Entry:
+    """What the router stores per route: the composed chain."""
+
+    __slots__ = ("call", "is_async")
+
+    def __init__(self, call: Callable[[Any, Any], Any], is_async: bool) -> None:
+        self.call = call
+        self.is_async = is_async
+
+
+def _render_with(engine: Any) -> Callable[[str, dict[str, Any]], str]:
+    def render(name: str, context: dict[str, Any]) -> str:
+        return str(engine.render(name, **context))
+
+    return render

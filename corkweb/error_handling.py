@@ -1,0 +1,118 @@
+"""Choosing and running error handlers, and corkweb's default error answers.
+
+``@app.on_error`` registers ``handler(error, res, req)``:
+
+* ``@app.on_error`` alone (or ``app.on_error(fn)``, ``app.set_error_handler(fn)``): every error;
+* ``@app.on_error(ValueError)``: that exception class and its subclasses (the closest class in
+  the exception's MRO wins, as in starlette);
+* ``@app.on_error(404)``: an ``HTTPError`` with that status (``NotFound``, a 404 from routing).
+
+Without a handler, an ``HTTPError`` is answered with its status and message, and any other
+exception is logged with its traceback on ``corkweb.error`` and answered 500. The body is JSON,
+HTML or plain text following the request's ``Accept`` header; in debug mode a 500 shows the
+traceback.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from .errors import HTTPError, reason_phrase
+
+__all__ = ["ErrorHandlers", "render_error"]
+
+log = logging.getLogger("corkweb.error")
+
+ErrorHandler = Callable[[BaseException, Any, Any], Any]
+
+
+def _wants(req: Any) -> str:
+    accept = req.get_header("accept") or ""
+    if "json" in accept and "html" not in accept:
+        return "json"
+    if "html" in accept:
+        return "html"
+    return "text"
+
+
+def render_error(res: Any, req: Any, status: int, message: str,
+                 headers: list[tuple[str, str]] | None = None, detail: str | None = None) -> None:
+    """Answer ``status`` with ``message`` in the format the client accepts."""
+    res._clear_head()
+    res.write_status(status)
+    for name, value in headers or ():
+        res.write_header(name, value)
+    phrase = reason_phrase(status)
+    kind = _wants(req)
+    if kind == "json":
+        payload: dict[str, Any] = {"status": status, "error": phrase, "message": message}
+        if detail:
+            payload["traceback"] = detail
+        res.write_header("content-type", "application/json")
+        res.end(orjson.dumps(payload))
+    elif kind == "html":
+        res.write_header("content-type", "text/html; charset=utf-8")
+        extra = f"<pre>{html.escape(detail)}</pre>" if detail else ""
+        res.end(
+            f"<!doctype html><html><head><title>{status} {html.escape(phrase)}</title></head>"
+            f"<body><h1>{status} {html.escape(phrase)}</h1><p>{html.escape(message)}</p>"
+            f"{extra}</body></html>"
+        )
+    else:
+        text = f"{status} {phrase}" + (f": {message}" if message != phrase else "") + "\n"
+        res.end(text + (detail or ""))
+
+
+class ErrorHandlers:
+    """The registered handlers, looked up by exception class (MRO) and by status."""
+
+    def __init__(self) -> None:
+        self.by_class: dict[type[BaseException], ErrorHandler] = {}
+        self.by_status: dict[int, ErrorHandler] = {}
+        self.fallback: ErrorHandler | None = None
+        self.debug = False
+
+    def add(self, key: type[BaseException] | int | None, handler: ErrorHandler) -> None:
+        if key is None:
+            self.fallback = handler
+        elif isinstance(key, int):
+            self.by_status[key] = handler
+        elif isinstance(key, type) and issubclass(key, BaseException):
+            self.by_class[key] = handler
+        else:
+            raise TypeError(f"on_error() takes an exception class or a status, got {key!r}")
+
+    def find(self, exc: BaseException) -> ErrorHandler | None:
+        for cls in type(exc).__mro__:
+            handler = self.by_class.get(cls)
+            if handler is not None:
+                return handler
+        if isinstance(exc, HTTPError):
+            handler = self.by_status.get(exc.status)
+            if handler is not None:
+                return handler
+        return self.fallback
+
+    def __call__(self, exc: BaseException, res: Any, req: Any) -> Any:
+        """The server's error hook: a user handler if one matches, else the default answer."""
+        handler = self.find(exc)
+        if handler is not None:
+            return handler(exc, res, req)
+        self.default(exc, res, req)
+        return None
+
+    def default(self, exc: BaseException, res: Any, req: Any) -> None:
+        if isinstance(exc, HTTPError):
+            if exc.status >= 500:
+                log.error("%s %s answered %d: %s", req.method, req.path, exc.status, exc.message)
+            render_error(res, req, exc.status, exc.message, exc.headers)
+            return
+        log.error("unhandled error in handler for %s %s", req.method, req.path, exc_info=exc)
+        detail = "".join(traceback.format_exception(exc)) if self.debug else None
+        render_error(res, req, 500, "Internal Server Error", None, detail)

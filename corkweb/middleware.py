@@ -1,0 +1,93 @@
+"""Middleware: ``mw(res, req, data) -> data``, composed once per route when the app starts.
+
+A middleware receives what the previous one returned (the first gets ``None``) and returns
+the data for the next. A falsy return stops the chain: that middleware has answered (e.g.
+``res.write_status(401).end("login first")``). The route handler is called as
+``handler(res, req)``, or ``handler(res, req, data)`` if it takes a third parameter.
+
+Sync and async middleware mix freely. A chain that is sync all the way runs as a plain loop;
+as soon as one part is async the chain becomes one coroutine, and every step of it runs inside
+a cork scope (DESIGN.md §1 rule 2), so a header added by a middleware and the body written by
+the handler still leave in one write.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = ["middleware", "compose", "is_async", "takes_data"]
+
+Middleware = Callable[[Any, Any, Any], Any]
+
+
+def is_async(fn: Callable[..., Any]) -> bool:
+    """True for ``async def`` functions and objects whose ``__call__`` is one."""
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)
+    )
+
+
+def takes_data(fn: Callable[..., Any]) -> bool:
+    """Whether a handler accepts the middleware data as a third positional argument."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return False
+    positional = 0
+    for p in sig.parameters.values():
+        if p.kind is p.VAR_POSITIONAL:
+            return True
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            positional += 1
+    return positional >= 3
+
+
+def compose(mws: Sequence[Middleware], handler: Callable[..., Any]) -> Callable[[Any, Any], Any]:
+    """One callable ``(res, req)`` running ``mws`` then ``handler``; chosen once, at start-up."""
+    with_data = takes_data(handler)
+    if not mws:
+        if with_data:
+            return lambda res, req: handler(res, req, None)
+        return handler
+    mws = tuple(mws)
+    if not any(map(is_async, mws)) and not is_async(handler):
+
+        def sync_chain(res: Any, req: Any) -> Any:
+            data = None
+            for mw in mws:
+                data = mw(res, req, data)
+                if not data:
+                    return None
+            if with_data:
+                return handler(res, req, data)
+            return handler(res, req)
+
+        return sync_chain
+
+    async def async_chain(res: Any, req: Any) -> Any:
+        data = None
+        for mw in mws:
+            data = mw(res, req, data)
+            if inspect.isawaitable(data):
+                data = await data
+            if not data:
+                return None
+        result = handler(res, req, data) if with_data else handler(res, req)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    return async_chain
+
+
+def middleware(*functions: Callable[..., Any]) -> Callable[[Any, Any], Any]:
+    """socketify's composer: ``app.get("/", middleware(auth, load_user, handler))``.
+
+    The last function is the handler; the others are middleware.
+    """
+    if not functions:
+        raise TypeError("middleware() needs at least a handler")
+    *mws, handler = functions
+    return compose(mws, handler)

@@ -1,0 +1,156 @@
+"""``Request``: what a handler reads about the request (``req`` in ``handler(res, req)``).
+
+Unlike socketify.py's request, which points into C++ memory that is gone after the first
+``await``, a corkweb ``Request`` is a plain Python object: it stays valid for as long as you
+keep it, across any number of awaits. ``preserve()`` exists for code ported from socketify and
+simply returns the request.
+
+The body is read through the response (``await res.get_data()``, ``res.on_data``), as in
+socketify, because reading it is tied to the connection's flow control.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs
+
+from .wire.cookies import parse_cookies
+from .wire.parser import RequestHead
+
+__all__ = ["Request"]
+
+
+class Request(RequestHead):
+    """The request head plus the route match; built by the parser, completed by the router."""
+
+    __slots__ = ("_params", "_values", "_yield", "_header_map", "_cookies", "_queries")
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._params: dict[str, Any] | None = None
+        self._values: tuple[Any, ...] = ()
+        self._yield = False
+        self._header_map: dict[str, str] | None = None
+        self._cookies: dict[str, str] | None = None
+        self._queries: dict[str, list[str]] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.url}>"
+
+    # -- request line -------------------------------------------------------------------
+
+    def get_method(self) -> str:
+        """The method as received, upper-case: ``"GET"``."""
+        return self.method
+
+    def get_url(self) -> str:
+        """The path, without the query string, percent-encoded as received: ``"/a%20b"``."""
+        return self.path
+
+    def get_full_url(self) -> str:
+        """Path and query string as received: ``"/search?q=x"``."""
+        return self.url
+
+    def is_ancient(self) -> bool:
+        """True for an HTTP/1.0 client."""
+        return self.version == "1.0"
+
+    # -- headers --------------------------------------------------------------------------
+
+    def get_headers(self) -> dict[str, str]:
+        """All headers as ``{lower-case name: value}``.
+
+        Repeated fields are joined with ``", "`` (RFC 9110 §5.3); repeated ``cookie`` lines with
+        ``"; "``.
+        """
+        m = self._header_map
+        if m is None:
+            m = {}
+            for raw_name, raw_value in self.headers:
+                name = raw_name.decode("latin-1")
+                value = raw_value.decode("latin-1")
+                if name in m:
+                    m[name] += ("; " if name == "cookie" else ", ") + value
+                else:
+                    m[name] = value
+            self._header_map = m
+        return m
+
+    def get_header(self, name: str, default: str | None = None) -> str | None:
+        """One header by name (any case), or ``default``."""
+        return self.get_headers().get(name.lower(), default)
+
+    def for_each_header(self, callback: Callable[[str, str], Any]) -> None:
+        """Call ``callback(name, value)`` for each header line, in arrival order."""
+        for raw_name, raw_value in self.headers:
+            callback(raw_name.decode("latin-1"), raw_value.decode("latin-1"))
+
+    # -- query string ---------------------------------------------------------------------
+
+    def get_queries(self) -> dict[str, list[str]]:
+        """The query string as ``{key: [values...]}``, percent-decoded, blanks kept."""
+        q = self._queries
+        if q is None:
+            q = parse_qs(self.query, keep_blank_values=True) if self.query else {}
+            self._queries = q
+        return q
+
+    def get_query(self, key: str, default: str | None = None) -> str | None:
+        """The first value of ``key`` in the query string, or ``default``."""
+        values = self.get_queries().get(key)
+        return values[0] if values else default
+
+    # -- route parameters -------------------------------------------------------------------
+
+    def get_parameter(self, key: int | str, default: Any = None) -> Any:
+        """A route parameter by name (``"id"`` for ``/users/:id``) or by position (``0``)."""
+        if isinstance(key, int):
+            values = self._values
+            return values[key] if -len(values) <= key < len(values) else default
+        params = self._params
+        return default if params is None else params.get(key, default)
+
+    def get_parameters(self) -> list[Any]:
+        """Route parameters in pattern order."""
+        return list(self._values)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Route parameters by name: ``{"id": "42"}`` (converted: ``:id<int>`` gives ``42``)."""
+        if self._params is None:
+            self._params = {}
+        return self._params
+
+    def _set_match(self, params: dict[str, Any], values: tuple[Any, ...]) -> None:
+        self._params = params
+        self._values = values
+
+    # -- cookies --------------------------------------------------------------------------
+
+    def get_cookies(self) -> dict[str, str]:
+        """Cookies sent by the client, ``{name: value}``, values percent-decoded."""
+        c = self._cookies
+        if c is None:
+            header = self.get_headers().get("cookie")
+            c = parse_cookies(header) if header else {}
+            self._cookies = c
+        return c
+
+    def get_cookie(self, name: str, default: str | None = None) -> str | None:
+        """One cookie by name, or ``default``."""
+        return self.get_cookies().get(name, default)
+
+    # -- socketify compatibility ------------------------------------------------------------
+
+    def preserve(self) -> Request:
+        """Return the request itself: it is always valid after ``await`` (idempotent)."""
+        return self
+
+    def set_yield(self, value: bool = True) -> None:
+        """Ask the router to pass this request to the next matching route."""
+        self._yield = bool(value)
+
+    def get_yield(self) -> bool:
+        """Whether :meth:`set_yield` asked to fall through to the next route."""
+        return self._yield

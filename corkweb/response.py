@@ -1,0 +1,623 @@
+"""``Response``: how a handler answers (``res`` in ``handler(res, req)``), and reads the body.
+
+Status, headers and cookies may be set in any order; the head is serialised once, when the
+first body byte or the end is written (DESIGN.md §1 rule 6). Everything a response writes goes
+to the connection's corker, so inside a handler — sync, or any step of an async one — the whole
+response leaves in one ``transport.write``.
+
+A response is in one of four states, and moves only forward::
+
+    PENDING --write/try_end--> STREAMING --end/try_end--> DONE
+    PENDING ----------------end---------------------------> DONE
+    any ----------------client goes away---------------> (aborted, writes are dropped)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from .errors import BadRequest, CorkwebError
+from .wire.cookies import cookie_line
+from .wire.writer import CONTINUE, LAST_CHUNK, chunk, date_line, header_line, status_line
+
+if TYPE_CHECKING:
+    from .request import Request
+
+__all__ = ["Response", "ResponseOptions", "Body", "ClientDisconnected"]
+
+log = logging.getLogger("corkweb.error")
+
+PENDING, STREAMING, DONE = 0, 1, 2
+
+_OK = status_line(200)
+_TEXT = b"content-type: text/plain; charset=utf-8\r\n"
+_HTML = b"content-type: text/html; charset=utf-8\r\n"
+_JSON = b"content-type: application/json\r\n"
+_CLOSE = b"connection: close\r\n"
+_KEEP_ALIVE = b"connection: keep-alive\r\n"
+_CHUNKED = b"transfer-encoding: chunked\r\n"
+# Headers whose framing meaning corkweb owns (RFC 9112 §6): user values are not copied.
+_FRAMING = frozenset(("content-length", "transfer-encoding", "connection"))
+
+
+class ClientDisconnected(CorkwebError, ConnectionError):
+    """The client went away before the request body was complete."""
+
+
+class Body(bytes):
+    """The request body: ``bytes``, plus ``getvalue()`` for code ported from socketify."""
+
+    def getvalue(self) -> bytes:
+        return bytes(self)
+
+
+class ResponseOptions:
+    """App-wide settings a response needs, built once when the app starts (falcon's idea)."""
+
+    __slots__ = ("json_dumps", "json_loads", "render", "render_async", "debug")
+
+    def __init__(
+        self,
+        json_dumps: Callable[[Any], bytes] | None = None,
+        json_loads: Callable[[bytes], Any] | None = None,
+        render: Callable[[str, dict[str, Any]], str] | None = None,
+        render_async: Callable[[str, dict[str, Any]], Any] | None = None,
+        debug: bool = False,
+    ) -> None:
+        import orjson
+
+        self.json_dumps = json_dumps or orjson.dumps
+        self.json_loads = json_loads or orjson.loads
+        self.render = render
+        self.render_async = render_async
+        self.debug = debug
+
+
+class Response:
+    """The answer to one request, bound to its connection."""
+
+    __slots__ = (
+        "_conn", "_req", "_state", "_status", "_code", "_headers", "_ct", "_close",
+        "_length", "_offset", "_chunked", "_continue_sent", "_body", "_body_done",
+        "_body_error", "_waiters", "_on_data", "_on_aborted", "_on_writable", "aborted",
+        "_task", "_upgrade", "_erroring", "__weakref__",
+    )
+
+    def __init__(self, conn: Any, req: Request) -> None:
+        self._conn = conn
+        self._req = req
+        self._state = PENDING
+        self._status = _OK
+        self._code = 200
+        self._headers: list[bytes] | None = None
+        self._ct = False
+        self._close = False
+        self._length = -1
+        self._offset = 0
+        self._chunked = False
+        self._continue_sent = False
+        self._body: list[bytes] | None = None
+        self._body_done = not req.has_body
+        self._body_error: BaseException | None = None
+        self._waiters: list[asyncio.Future[Any]] | None = None
+        self._on_data: Callable[..., Any] | None = None
+        self._on_aborted: Callable[..., Any] | None = None
+        self._on_writable: Callable[..., Any] | None = None
+        #: True once the client went away before the response was complete.
+        self.aborted = False
+        self._task: asyncio.Task[Any] | None = None
+        self._upgrade: Any = None
+        self._erroring = False
+
+    def __repr__(self) -> str:
+        state = ("pending", "streaming", "done")[self._state]
+        return f"<Response {self._code} {state} for {self._req.method} {self._req.url}>"
+
+    # -- status and headers ---------------------------------------------------------------
+
+    def write_status(self, status: int | str | bytes) -> Response:
+        """Set the status: ``404``, ``"404 Not Found"`` or ``"299 Custom Reason"``."""
+        if self._state != PENDING:
+            if self.aborted:
+                return self
+            raise RuntimeError("write_status() after the response head was sent")
+        line = status_line(status)
+        self._status = line
+        self._code = int(line[9:12])
+        return self
+
+    def write_header(self, name: str, value: str | bytes | int) -> Response:
+        """Add a header line (repeat the call for repeated fields such as ``link``).
+
+        ``content-type`` replaces the default one. ``content-length``, ``transfer-encoding``
+        and ``connection`` are corkweb's to write (a wrong one would desync the connection):
+        they are refused with ``ValueError``.
+        """
+        if self._state != PENDING:
+            if self.aborted:
+                return self
+            raise RuntimeError("write_header() after the response head was sent")
+        lname = name.lower() if isinstance(name, str) else name.decode("latin-1").lower()
+        if lname in _FRAMING:
+            raise ValueError(f"{name!r} is set by corkweb from the body and cannot be written")
+        if lname == "content-type":
+            self._ct = True
+        line = header_line(name, value)
+        if self._headers is None:
+            self._headers = [line]
+        else:
+            self._headers.append(line)
+        return self
+
+    def write_headers(self, headers: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> Response:
+        """``write_header`` for each item of a mapping or an iterable of pairs."""
+        items = headers.items() if isinstance(headers, Mapping) else headers
+        for name, value in items:
+            self.write_header(name, value)
+        return self
+
+    def set_cookie(
+        self, name: str, value: str, options: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> Response:
+        """Add a ``set-cookie`` header.
+
+        Options as keyword arguments or socketify's dict: ``max_age`` (or ``"max-age"``),
+        ``expires`` (datetime or timestamp), ``path`` (default ``"/"``), ``domain``,
+        ``secure``, ``httponly``, ``samesite`` (``"Strict"``, ``"Lax"``, ``"None"``),
+        ``partitioned``.
+        """
+        merged: dict[str, Any] = {}
+        for key, val in {**(options or {}), **kwargs}.items():
+            merged[key.lower().replace("-", "_")] = val
+        line = cookie_line(name, value, **merged)
+        if self._state != PENDING:
+            if self.aborted:
+                return self
+            raise RuntimeError("set_cookie() after the response head was sent")
+        if self._headers is None:
+            self._headers = [line]
+        else:
+            self._headers.append(line)
+        return self
+
+    def _clear_head(self) -> None:
+        """Forget status, headers and cookies set so far (an error answer replaces them)."""
+        if self._state != PENDING:
+            raise RuntimeError("the response head was already sent")
+        self._status = _OK
+        self._code = 200
+        self._headers = None
+        self._ct = False
+
+    def _head(self, framing: bytes, default_ct: bytes | None) -> bytes:
+        """Serialise the head once; ``framing`` is the content-length or chunked line."""
+        req = self._req
+        parts = [self._status, date_line()]
+        if self._headers is not None:
+            parts += self._headers
+        if default_ct is not None and not self._ct:
+            parts.append(default_ct)
+        conn = self._conn
+        if self._close or not req.keep_alive or conn.draining:
+            self._close = True
+            parts.append(_CLOSE)
+        elif req.version == "1.0":
+            parts.append(_KEEP_ALIVE)
+        parts.append(framing)
+        return b"".join(parts)
+
+    # -- ending ---------------------------------------------------------------------------
+
+    def _encode(self, message: Any) -> tuple[bytes, bytes | None]:
+        cls = message.__class__
+        if cls is str:
+            return message.encode(), _TEXT
+        if cls is bytes:
+            return message, None
+        if message is None:
+            return b"", None
+        if isinstance(message, (bytes, bytearray, memoryview)):
+            return bytes(message), None
+        if isinstance(message, str):
+            return message.encode(), _TEXT
+        return self._conn.options.json_dumps(message), _JSON
+
+    def end(self, message: Any = b"", end_connection: bool = False) -> Response:
+        """Send ``message`` as the whole body (or the last part after ``write``) and finish.
+
+        ``str`` is sent as UTF-8 ``text/plain``; ``bytes`` as is; ``None`` as an empty body;
+        anything else (dict, list, dataclass, …) as JSON through orjson. Ending an aborted
+        response does nothing; ending a response twice raises ``RuntimeError``.
+        """
+        if self._state == DONE:
+            if self.aborted:
+                return self
+            raise RuntimeError("the response was already ended")
+        body, ctype = self._encode(message)
+        if end_connection:
+            self._close = True
+        if self._state == STREAMING:
+            self._end_stream(body)
+            return self
+        code = self._code
+        if code < 200 or code == 204 or code == 304:
+            # No body and no Content-Length for these (RFC 9110 §6.4.1, §8.6).
+            data = self._head(b"\r\n", None)
+        else:
+            data = self._head(b"content-length: %d\r\n\r\n" % len(body), ctype)
+            if body and self._req.method != "HEAD":
+                data += body
+        self._state = DONE
+        conn = self._conn
+        conn.write(data)
+        conn.response_done(self)
+        return self
+
+    def end_without_body(self, end_connection: bool = False) -> Response:
+        """End with an empty body (socketify name)."""
+        return self.end(b"", end_connection)
+
+    def cork(self, callback: Callable[[Response], Any]) -> Response:
+        """Run ``callback(res)`` in a cork scope: whatever it writes leaves in one write.
+
+        Callbacks into your code are corked already; use this from foreign callbacks (a timer,
+        a database client) to pack several writes. The callback must be synchronous.
+        """
+        if inspect.iscoroutinefunction(callback):
+            raise TypeError("res.cork() takes a synchronous callback; await inside the handler "
+                            "instead (every step of an async handler is corked)")
+        if self.aborted:
+            return self
+        conn = self._conn
+        prev = conn.cork()
+        try:
+            result = callback(self)
+        finally:
+            conn.uncork(prev)
+        if inspect.iscoroutine(result):
+            result.close()
+            raise TypeError("res.cork() callback returned a coroutine; it must be synchronous")
+        return self
+
+    def cork_end(self, message: Any = b"", end_connection: bool = False) -> Response:
+        """``end`` inside a cork scope (one write even from a foreign callback)."""
+        conn = self._conn
+        prev = conn.cork()
+        try:
+            return self.end(message, end_connection)
+        finally:
+            conn.uncork(prev)
+
+    def send(
+        self,
+        message: Any = b"",
+        content_type: str | bytes | None = None,
+        status: int | str | bytes | None = None,
+        headers: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
+        end_connection: bool = False,
+    ) -> Response:
+        """Status, content type, headers and body in one corked call."""
+        conn = self._conn
+        prev = conn.cork()
+        try:
+            if status is not None:
+                self.write_status(status)
+            if content_type is not None:
+                self.write_header("content-type", content_type)
+            if headers:
+                self.write_headers(headers)
+            return self.end(message, end_connection)
+        finally:
+            conn.uncork(prev)
+
+    cork_send = send
+
+    def redirect(self, location: str, status: int = 302) -> Response:
+        """Answer ``status`` (302 by default) with a ``location`` header, corked."""
+        return self.send(b"", status=status, headers=(("location", location),))
+
+    def render(self, template: str, status: int | None = None,
+               headers: Mapping[str, Any] | None = None, **context: Any) -> Any:
+        """Render a template of the app's engine and answer it as HTML through ``cork_end``.
+
+        In an async template environment this returns an awaitable; otherwise it answers at
+        once and returns the response.
+        """
+        options = self._conn.options
+        if options.render is None:
+            raise RuntimeError("no template engine: create the App with templates=<folder>")
+        context.setdefault("request", self._req)
+        if options.render_async is not None:
+            return self._render_async(options.render_async(template, context), status, headers)
+        html = options.render(template, context)
+        return self._send_html(html, status, headers)
+
+    async def _render_async(self, pending: Any, status: int | None,
+                            headers: Mapping[str, Any] | None) -> Response:
+        return self._send_html(await pending, status, headers)
+
+    def _send_html(self, html: str, status: int | None,
+                   headers: Mapping[str, Any] | None) -> Response:
+        conn = self._conn
+        prev = conn.cork()
+        try:
+            if status is not None:
+                self.write_status(status)
+            if headers:
+                self.write_headers(headers)
+            if not self._ct:
+                self._ct = True
+                if self._headers is None:
+                    self._headers = [_HTML]
+                else:
+                    self._headers.append(_HTML)
+            return self.end(html)
+        finally:
+            conn.uncork(prev)
+
+    # -- streaming ------------------------------------------------------------------------
+
+    def write(self, message: Any) -> Response:
+        """Send part of the body now; the response stays open until ``end``.
+
+        Without a known length the body is chunked (HTTP/1.1) or ends with the connection
+        (HTTP/1.0).
+        """
+        if self._state == DONE:
+            if self.aborted:
+                return self
+            raise RuntimeError("write() after the response was ended")
+        body, ctype = self._encode(message)
+        conn = self._conn
+        if self._state == PENDING:
+            self._start_stream(ctype, -1)
+        if body and self._req.method != "HEAD":
+            self._offset += len(body)
+            conn.write(chunk(body) if self._chunked else body)
+        return self
+
+    def _start_stream(self, ctype: bytes | None, length: int) -> None:
+        self._state = STREAMING
+        self._length = length
+        if length >= 0:
+            framing = b"content-length: %d\r\n\r\n" % length
+        elif self._req.version == "1.1":
+            self._chunked = True
+            framing = _CHUNKED + b"\r\n"
+        else:
+            self._close = True  # HTTP/1.0: the body ends when the connection does
+            framing = b"\r\n"
+        self._conn.write(self._head(framing, ctype))
+
+    def _end_stream(self, body: bytes) -> None:
+        conn = self._conn
+        head_only = self._req.method == "HEAD"
+        if self._chunked:
+            conn.write(chunk(body) + LAST_CHUNK if not head_only else b"")
+        elif body and not head_only:
+            self._offset += len(body)
+            conn.write(body)
+        if self._length >= 0 and self._offset != self._length and not head_only:
+            log.error("response body was %d bytes but %d were announced; closing the connection",
+                      self._offset, self._length)
+            self._close = True
+        self._state = DONE
+        conn.response_done(self)
+
+    def try_end(self, message: Any, total_size: int,
+                end_connection: bool = False) -> tuple[bool, bool]:
+        """Send part of a body of known ``total_size``; returns ``(ok, done)``.
+
+        ``ok`` is False while the client reads slower than we write (backpressure): stop and
+        continue from ``on_writable``. ``done`` is True once ``total_size`` bytes were sent.
+        """
+        if self._state == DONE:
+            return (not self.aborted and not self._conn.write_paused, True)
+        body, ctype = self._encode(message)
+        if end_connection:
+            self._close = True
+        if self._state == PENDING:
+            self._start_stream(ctype, total_size)
+        elif self._length != total_size:
+            raise ValueError("try_end() total_size changed during the response")
+        if self._offset + len(body) > total_size:
+            raise ValueError(f"try_end() would send more than total_size={total_size} bytes")
+        conn = self._conn
+        if self._req.method == "HEAD":
+            self._offset = total_size
+        elif body:
+            self._offset += len(body)
+            conn.write(body)
+        done = self._offset == total_size
+        if done:
+            self._state = DONE
+            conn.response_done(self)
+        return (not conn.write_paused, done)
+
+    def get_write_offset(self) -> int:
+        """Body bytes sent so far."""
+        return self._offset
+
+    def on_writable(self, handler: Callable[[Response, int], Any]) -> Response:
+        """Call ``handler(res, offset)`` when the client has read what was buffered."""
+        self._on_writable = handler
+        return self
+
+    def write_continue(self) -> Response:
+        """Send ``100 Continue`` to a client that asked for it (sent automatically on read)."""
+        if self._req.expect_continue and not self._continue_sent and self._state == PENDING:
+            self._continue_sent = True
+            self._conn.write(CONTINUE)
+        return self
+
+    def has_responded(self) -> bool:
+        """True once the response was ended (or the client went away)."""
+        return self._state == DONE
+
+    # -- reading the request body ---------------------------------------------------------
+
+    def on_data(self, handler: Callable[[Response, bytes, bool], Any]) -> Response:
+        """Stream the body: ``handler(res, chunk, is_end)`` per chunk, ``is_end`` on the last.
+
+        Chunks that arrived before the handler was attached are delivered at once, so an
+        ``await`` before ``on_data`` never loses body bytes.
+        """
+        if self._on_data is not None or self._waiters is not None:
+            raise RuntimeError("the request body is already being read")
+        self._on_data = handler
+        self.write_continue()
+        pending, self._body = self._body, None
+        if pending:
+            for piece in pending:
+                handler(self, piece, False)
+        if self._body_done:
+            handler(self, b"", True)
+        elif self._body_error is not None:
+            raise self._body_error
+        return self
+
+    def get_data(self) -> asyncio.Future[Body]:
+        """Await the whole body: ``body = await res.get_data()`` (a ``bytes`` subclass)."""
+        if self._on_data is not None:
+            raise RuntimeError("the request body is being streamed through on_data")
+        fut: asyncio.Future[Body] = self._conn.loop.create_future()
+        if self._body_error is not None:
+            fut.set_exception(self._body_error)
+        elif self._body_done:
+            fut.set_result(self._joined_body())
+        else:
+            if self._waiters is None:
+                self._waiters = []
+            self._waiters.append(fut)
+            self.write_continue()
+        return fut
+
+    def _joined_body(self) -> Body:
+        body = self._body
+        if body is None:
+            return Body()
+        if len(body) != 1 or body[0].__class__ is not Body:
+            self._body = [Body(b"".join(body))]
+        return self._body[0]  # type: ignore[index, return-value]
+
+    async def get_text(self, encoding: str = "utf-8") -> str:
+        """The body decoded as text; undecodable bytes answer 400."""
+        data = await self.get_data()
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise BadRequest(f"request body is not valid {encoding}: {exc.reason}") from None
+
+    async def get_json(self) -> Any:
+        """The body parsed as JSON (``None`` when empty); invalid JSON answers 400."""
+        data = await self.get_data()
+        if not data:
+            return None
+        try:
+            return self._conn.options.json_loads(data)
+        except ValueError as exc:
+            raise BadRequest(f"request body is not valid JSON: {exc}") from None
+
+    async def get_form_urlencoded(self, encoding: str = "utf-8") -> dict[str, str]:
+        """An ``application/x-www-form-urlencoded`` body as a dict (last value of each key)."""
+        text = await self.get_text(encoding)
+        try:
+            return dict(parse_qsl(text, keep_blank_values=True, encoding=encoding,
+                                  errors="strict", max_num_fields=10_000))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"invalid form body: {exc}") from None
+
+    # called by the connection -----------------------------------------------------------
+
+    def _feed(self, piece: bytes) -> None:
+        handler = self._on_data
+        if handler is not None:
+            handler(self, piece, False)
+        elif self._body is None:
+            self._body = [piece]
+        else:
+            self._body.append(piece)
+
+    def _feed_end(self) -> None:
+        self._body_done = True
+        handler = self._on_data
+        if handler is not None:
+            handler(self, b"", True)
+        waiters, self._waiters = self._waiters, None
+        if waiters:
+            body = self._joined_body()
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(body)
+
+    def _fail_body(self, exc: BaseException) -> bool:
+        """The body cannot complete; returns True if a reader was told (it will answer)."""
+        self._body_error = exc
+        self._close = True
+        told = False
+        waiters, self._waiters = self._waiters, None
+        for fut in waiters or ():
+            if not fut.done():
+                fut.set_exception(exc)
+                told = True
+        return told
+
+    # -- connection-level -----------------------------------------------------------------
+
+    def on_aborted(self, handler: Callable[[Response], Any]) -> Response:
+        """Call ``handler(res)`` if the client goes away before the response is complete."""
+        self._on_aborted = handler
+        return self
+
+    def _abort(self) -> None:
+        """The connection was lost before this response was complete."""
+        self.aborted = True
+        was_done = self._state == DONE
+        self._state = DONE
+        self._fail_body(ClientDisconnected("the client closed the connection"))
+        if not was_done and self._on_aborted is not None:
+            self._conn.call_user(self._on_aborted, self)
+
+    def _has_continuation(self) -> bool:
+        """Whether something registered will finish this response later."""
+        return (
+            self._state == STREAMING or self._task is not None or self._waiters is not None
+            or self._on_data is not None or self._on_aborted is not None
+            or self._on_writable is not None or self._upgrade is not None
+        )
+
+    def close(self) -> Response:
+        """Close the connection at once (the response, if unfinished, is abandoned)."""
+        self._conn.abort_transport()
+        return self
+
+    def pause(self) -> Response:
+        """Stop reading from the client (the body stops arriving) until ``resume``."""
+        self._conn.pause_reading()
+        return self
+
+    def resume(self) -> Response:
+        """Undo ``pause``."""
+        self._conn.resume_reading()
+        return self
+
+    def get_remote_address(self) -> str | None:
+        """The client's IP address as text (``None`` for a UNIX socket)."""
+        return self._conn.remote_address()
+
+    def run_async(self, coro: Any) -> asyncio.Task[Any]:
+        """Run ``coro`` as part of this response: corked steps, errors answered 500."""
+        return self._conn.run_async(coro, self)
+
+    def get_buffered_amount(self) -> int:
+        """Bytes written but not yet sent to the client."""
+        return int(self._conn.buffered_amount())
+
+    # The async handler's driver (CorkedStep) reports here, inside its last cork scope.
+    def step_done(self, exc: BaseException | None) -> None:
+        self._conn.handler_finished(self, exc)

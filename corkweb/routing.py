@@ -1,0 +1,473 @@
+"""URL routing: match a request method and path to the best registered route.
+
+Pure module: no I/O, no asyncio, nothing imported from corkweb.
+
+Pattern syntax
+--------------
+A pattern starts with ``/`` and is split on ``/`` into segments:
+
+``users``
+    A static segment, compared with the raw (percent-encoded) request path as it
+    arrives on the wire, so register ``/a%20b``, not ``/a b``.
+``:name``
+    A parameter: one non-empty segment, passed on as a ``str``.
+``:name<conv>``
+    A typed parameter. ``str`` is the default (``:name``). ``int`` takes
+    ``-?[0-9]+`` and gives an ``int``. ``float`` takes ``1``, ``-2.5`` or
+    ``1e+20`` and gives a ``float``. ``uuid`` takes ``8-4-4-4-12`` hex digits and
+    gives a ``uuid.UUID``. ``path`` takes the rest of the path, slashes included
+    (it must be the last segment), and gives a ``str``. If the converter does not
+    accept the text, the route does not match: ``/users/:id<int>`` does not
+    match ``/users/abc``.
+``*`` (a whole last segment) and ``prefix*`` (a last-segment suffix)
+    The rest of the path, which may be empty and may contain slashes.
+    ``/static/*`` matches ``/static/`` and ``/static/a/b``, but not ``/static``.
+    ``/sitemap_*`` matches ``/sitemap_823.xml``. ``*`` may appear only as the
+    last character of a pattern, and the text it matches is not a parameter.
+    Use ``:name<path>`` when you need that text.
+
+A trailing slash is significant: ``/a`` and ``/a/`` are different routes. No
+redirect is made from one to the other.
+
+Parameter values are percent-decoded (``urllib.parse.unquote``) before they are
+converted. Segments are split on the *raw* path, so ``/files/a%2Fb`` matches
+``/files/:name`` and gives ``name == "a/b"``. The int, float and uuid converters
+check the raw text. Their characters are unreserved (RFC 3986 §2.3), so clients
+have no reason to encode them.
+
+Priority (independent of registration order)
+--------------------------------------------
+1. Only routes whose method fits are considered. A route fits if its method is
+   the request method, or ``GET`` for a ``HEAD`` request, or ``ANY``. Request
+   methods are case-sensitive (RFC 9110 §9.1).
+2. Candidates are compared segment by segment, left to right. The first segment
+   that differs decides, in this order: static > parameter (``:name``,
+   ``:name<int>``, ...) > ``:name<path>`` > ``prefix*`` > ``*``. Static routes
+   therefore always beat dynamic ones.
+3. If that is equal: the exact method beats a GET route answering HEAD, and a GET
+   route answering HEAD beats ``ANY``.
+4. If that is still equal: registration order.
+
+`match` returns the best candidate. `iter_matches` yields every candidate in
+this order (fall-through, ``req.set_yield(True)``). If the path matches some
+route but none of them fits the method, `match` raises `MethodNotAllowed`, whose
+``.allowed`` lists the methods that would have matched. ``HEAD`` is in that list
+when ``GET`` is, and ``OPTIONS`` only when an OPTIONS route exists. Otherwise
+`match` raises `NotFound`.
+
+How it is fast
+--------------
+`freeze` compiles everything once. A static path costs one dict lookup. Dynamic
+routes are OR-ed into one regex per request method, in priority order (bottle's
+idea). Python's ``re`` then tries the alternatives in C, and ``Match.lastindex``
+tells which route matched.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
+from urllib.parse import quote, unquote
+
+__all__ = ["Match", "MethodNotAllowed", "NotFound", "Route", "Router"]
+
+# Segment ranks: a lower rank wins (rule 2 of the docstring).
+STATIC, PARAM, PATH, SUFFIX, WILDCARD = range(5)
+
+
+class _Converter(NamedTuple):
+    regex: str  # what the raw segment must look like; no capturing groups
+    convert: Callable[[str], object]  # raw text -> value
+
+
+_CONVERTERS: dict[str, _Converter] = {
+    "str": _Converter(r"[^/]+", unquote),
+    "path": _Converter(r".+", unquote),
+    # The regexes below admit no '%', so decoding before converting is a no-op.
+    "int": _Converter(r"-?[0-9]+", int),
+    "float": _Converter(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?", float),
+    "uuid": _Converter(
+        r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", uuid.UUID
+    ),
+}
+_PARAM_SEGMENT = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)(?:<([A-Za-z_]+)>)?")
+# An upper-case token (RFC 9110 §5.6.2).
+_METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Z]+")
+
+
+class _Segment(NamedTuple):
+    rank: int
+    text: str  # the literal text: a static segment, or the prefix of a '*'
+    name: str  # the parameter name ("" when the segment has none)
+    conv: str  # the converter name ("" when the segment has none)
+
+
+class Route:
+    """One registered route: a record that the Router fills in, then only reads."""
+
+    __slots__ = (
+        "method",
+        "path",
+        "handler",
+        "name",
+        "param_names",
+        "segments",
+        "converters",
+        "ranks",
+        "index",
+        "regex",
+        "_numbers",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        handler: object,
+        name: str | None,
+        segments: tuple[_Segment, ...],
+        index: int,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.handler = handler
+        self.name = name
+        self.segments = segments
+        self.index = index  # registration order, the last tie-breaker
+        self.ranks = tuple(seg.rank for seg in segments)
+        params = [seg for seg in segments if seg.name]
+        self.param_names = tuple(seg.name for seg in params)
+        self.converters = tuple(_CONVERTERS[seg.conv].convert for seg in params)
+        self._numbers = tuple(range(1, len(params) + 1))  # group numbers in self.regex
+        # One capturing group per parameter; None for a static route (a dict finds it).
+        self.regex: re.Pattern[str] | None = None
+        if any(rank != STATIC for rank in self.ranks):
+            body = "/" + "/".join(map(_segment_regex, segments))
+            self.regex = re.compile(body, re.DOTALL)
+
+    def __repr__(self) -> str:
+        name = f" name={self.name!r}" if self.name else ""
+        return f"<Route {self.method} {self.path}{name}>"
+
+    def _match(self, m: re.Match[str], numbers: tuple[int, ...]) -> Match:
+        """Convert the parameters found in groups `numbers` of `m`."""
+        names, converters = self.param_names, self.converters
+        # One parameter needs its own branch: m.group(a) gives a str, m.group(a, b) a
+        # tuple and m.group() the whole match. PERF: it is also the common case, and
+        # this branch takes 0.35 µs against 1 µs for the generic one.
+        if len(numbers) == 1:
+            value = converters[0](m.group(numbers[0]))
+            return Match(self, {names[0]: value}, (value,))
+        texts = m.group(*numbers) if numbers else ()
+        values = tuple(map(operator.call, converters, texts))
+        # Not strict=True: the lengths are equal by construction, and it costs 0.2 µs.
+        return Match(self, dict(zip(names, values, strict=False)), values)
+
+    def _build(self, params: dict[str, object]) -> str:
+        where = f"url_for({self.name!r}) for {self.path!r}"
+        if any(seg.rank >= SUFFIX for seg in self.segments):
+            raise ValueError(f"{where}: cannot fill a '*'; use :name<path> instead")
+        missing = [name for name in self.param_names if name not in params]
+        if missing:
+            raise ValueError(f"{where}: missing parameter(s) {', '.join(missing)}")
+        unknown = sorted(set(params) - set(self.param_names))
+        if unknown:
+            raise ValueError(f"{where}: unknown parameter(s) {', '.join(unknown)}")
+        parts = [
+            seg.text if seg.rank == STATIC else _format(where, seg, params[seg.name])
+            for seg in self.segments
+        ]
+        return "/" + "/".join(parts)
+
+
+class Match:
+    """The result of a successful match.
+
+    ``params`` holds the converted values by name. ``values`` holds them in
+    pattern order, for ``req.get_parameter(index)``.
+    """
+
+    __slots__ = ("route", "params", "values")
+
+    def __init__(
+        self, route: Route, params: dict[str, object], values: tuple[object, ...]
+    ) -> None:
+        self.route = route
+        self.params = params
+        self.values = values
+
+    def __repr__(self) -> str:
+        return f"<Match {self.route!r} params={self.params!r}>"
+
+
+class NotFound(Exception):
+    """No route matches the path, whatever the method (answer 404)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"no route matches {path!r}")
+        self.path = path
+
+
+class MethodNotAllowed(Exception):
+    """Some route matches the path, but none for this method (answer 405, ``Allow``)."""
+
+    def __init__(self, method: str, path: str, allowed: tuple[str, ...]) -> None:
+        listed = ", ".join(allowed)
+        super().__init__(f"{method} is not allowed on {path!r}; allowed: {listed}")
+        self.method = method
+        self.path = path
+        self.allowed = allowed
+
+
+class _Group:
+    """The dynamic routes that one request method can reach, OR-ed into one regex.
+
+    Each alternative ends with an empty marker group ``()``. That group closes last,
+    so ``m.lastindex`` names the route that matched. ``slots`` maps the marker's
+    number to the route, to the numbers of the route's parameter groups and to the
+    route's position in ``routes``.
+    """
+
+    __slots__ = ("routes", "regex", "slots")
+
+    def __init__(self, routes: list[Route]) -> None:
+        self.routes = routes  # best first
+        self.slots: dict[int, tuple[Route, tuple[int, ...], int]] = {}
+        alternatives = []
+        number = 1  # the number of the next group
+        for position, route in enumerate(routes):
+            marker = number + len(route.param_names)
+            self.slots[marker] = (route, tuple(range(number, marker)), position)
+            assert route.regex is not None  # only dynamic routes get here
+            alternatives.append(route.regex.pattern + "()")
+            number = marker + 1
+        # PERF: a marker at the end, not a group around each alternative, leaves a
+        # literal first in each one. re then factors out the common prefix ("/api/")
+        # and skips an alternative whose first character differs. With 250 routes the
+        # last one matches in 3 µs; with a group around each it took 67 µs.
+        # "(?!)" never matches: an empty group rejects every path.
+        self.regex = re.compile("|".join(alternatives) or "(?!)", re.DOTALL)
+
+
+class Router:
+    """`add` routes, `freeze`, then `match`. The module docstring gives the rules."""
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []  # registration order
+        self._names: dict[str, Route] = {}
+        self._frozen = False
+        # Filled in by freeze(). Until then they are empty, so match() ends in _miss(),
+        # which raises "not frozen".
+        # path -> request method -> the static routes that fit, best first
+        self._static: dict[str, dict[str, tuple[Route, ...]]] = {}
+        self._groups: dict[str, _Group] = {}  # request method -> its dynamic routes
+        self._fallback = _Group([])  # for any other method: the ANY routes
+        self._all = _Group([])  # every dynamic route, to tell 404 from 405
+
+    def add(
+        self, method: str, path: str, handler: object, name: str | None = None
+    ) -> Route:
+        """Register a route. ValueError: a bad pattern, a duplicate or a taken name."""
+        if self._frozen:
+            raise RuntimeError(
+                f"router is frozen (the app is serving): cannot add {method} {path}"
+            )
+        method = method.upper()
+        if not _METHOD.fullmatch(method):
+            raise ValueError(f"bad HTTP method {method!r} for route {path!r}")
+        segments = _parse(path)
+        for other in self.routes:
+            if other.method == method and other.path == path:
+                raise ValueError(f"duplicate route: {method} {path} already exists")
+        if name is not None and name in self._names:
+            taken = self._names[name]
+            raise ValueError(f"duplicate route name {name!r}: used by {taken!r}")
+        route = Route(method, path, handler, name, segments, len(self.routes))
+        self.routes.append(route)
+        if name is not None:
+            self._names[name] = route
+        return route
+
+    def freeze(self) -> None:
+        """Compile the routes. Call it once, before serving. After it, `add` raises."""
+        if self._frozen:
+            return
+        self._frozen = True
+        static: dict[str, list[Route]] = {}
+        dynamic: list[Route] = []
+        for route in self.routes:
+            if route.regex is None:
+                static.setdefault(route.path, []).append(route)
+            else:
+                dynamic.append(route)
+        for path, routes in static.items():
+            methods = {route.method for route in routes} | {"ANY"}
+            if "GET" in methods:
+                methods.add("HEAD")
+            table = {m: tuple(_candidates(routes, m)) for m in methods}
+            self._static[path] = {m: found for m, found in table.items() if found}
+        methods = {route.method for route in self.routes} - {"ANY"}
+        if "GET" in methods:
+            methods.add("HEAD")
+        self._groups = {m: _Group(_candidates(dynamic, m)) for m in methods}
+        self._fallback = _Group(_candidates(dynamic, "ANY"))
+        self._all = _Group(dynamic)
+
+    def match(self, method: str, path: str) -> Match:
+        """Return the best match. Raises NotFound or MethodNotAllowed."""
+        # PERF: a static path costs one dict lookup plus a fresh Match. The Match is
+        # never shared, because the caller may mutate its params. Measured with timeit
+        # (Python 3.11, dev machine): static hit 0.19 µs; dynamic hit with 500 routes
+        # 0.9-1.4 µs; 404 with 500 routes 12 µs.
+        entry = self._static.get(path)
+        if entry is not None:
+            found = entry.get(method) or entry.get("ANY")
+            if found:
+                return Match(found[0], {}, ())
+        group = self._groups.get(method, self._fallback)
+        m = group.regex.fullmatch(path)
+        if m is not None:
+            route, numbers, _ = group.slots[m.lastindex or 0]
+            return route._match(m, numbers)
+        raise self._miss(method, path)
+
+    def iter_matches(self, method: str, path: str) -> Iterator[Match]:
+        """Yield every match, best first (for fall-through). Yields nothing if none.
+
+        The first match it yields is the one that `match` returns.
+        """
+        self._check_frozen()
+        entry = self._static.get(path)
+        if entry is not None:
+            for route in entry.get(method) or entry.get("ANY") or ():
+                yield Match(route, {}, ())
+        group = self._groups.get(method, self._fallback)
+        m = group.regex.fullmatch(path)
+        if m is None:
+            return
+        route, numbers, position = group.slots[m.lastindex or 0]
+        yield route._match(m, numbers)
+        # PERF: the routes after the best one are tried one by one. Only a handler that
+        # yields pays for this.
+        for route in group.routes[position + 1 :]:
+            assert route.regex is not None
+            m = route.regex.fullmatch(path)
+            if m is not None:
+                yield route._match(m, route._numbers)
+
+    def url_for(self, name: str, /, **params: object) -> str:
+        """Build the path of the route called `name`, percent-encoding the values.
+
+        `name` is positional-only, so a route may have a parameter called ``name``.
+        """
+        route = self._names.get(name)
+        if route is None:
+            known = ", ".join(sorted(self._names)) or "none"
+            raise LookupError(f"url_for: no route named {name!r} (known: {known})")
+        return route._build(params)
+
+    def _check_frozen(self) -> None:
+        if not self._frozen:
+            raise RuntimeError("router is not frozen: call freeze() before matching")
+
+    def _miss(self, method: str, path: str) -> Exception:
+        """Decide between 404 and 405. This is the error path; it may be slow."""
+        self._check_frozen()
+        methods: set[str] = set()
+        for routes in self._static.get(path, {}).values():
+            methods.update(route.method for route in routes)
+        if self._all.regex.fullmatch(path) is not None:
+            for route in self._all.routes:
+                assert route.regex is not None
+                if route.regex.fullmatch(path):
+                    methods.add(route.method)
+        if not methods:
+            return NotFound(path)
+        if "GET" in methods:
+            methods.add("HEAD")
+        return MethodNotAllowed(method, path, tuple(sorted(methods)))
+
+
+def _parse(path: str) -> tuple[_Segment, ...]:
+    """Split a pattern into segments. Raises ValueError with the reason if it is bad."""
+    if not path.startswith("/"):
+        raise ValueError(f"route pattern {path!r} must start with '/'")
+    if "*" in path[:-1]:
+        raise ValueError(f"route pattern {path!r}: '*' may only be the last character")
+    texts = path[1:].split("/")
+    segments: list[_Segment] = []
+    seen: set[str] = set()
+    for i, text in enumerate(texts):
+        last = i == len(texts) - 1
+        if text.startswith(":"):
+            m = _PARAM_SEGMENT.fullmatch(text)
+            if m is None:
+                raise ValueError(
+                    f"route pattern {path!r}: bad parameter {text!r}; "
+                    "write :name or :name<conv> (name an identifier)"
+                )
+            name, conv = m.group(1), m.group(2) or "str"
+            if conv not in _CONVERTERS:
+                raise ValueError(
+                    f"route pattern {path!r}: unknown converter <{conv}>; "
+                    f"known: {', '.join(sorted(_CONVERTERS))}"
+                )
+            if name in seen:
+                raise ValueError(f"route pattern {path!r}: parameter {name!r} twice")
+            if conv == "path" and not last:
+                raise ValueError(
+                    f"route pattern {path!r}: :{name}<path> must be the last segment"
+                )
+            seen.add(name)
+            rank = PATH if conv == "path" else PARAM
+            segments.append(_Segment(rank, "", name, conv))
+        elif text.endswith("*"):
+            rank = WILDCARD if text == "*" else SUFFIX
+            segments.append(_Segment(rank, text[:-1], "", ""))
+        else:
+            segments.append(_Segment(STATIC, text, "", ""))
+    return tuple(segments)
+
+
+def _segment_regex(seg: _Segment) -> str:
+    if seg.name:
+        return f"({_CONVERTERS[seg.conv].regex})"
+    if seg.rank == STATIC:
+        return re.escape(seg.text)
+    return re.escape(seg.text) + ".*"  # SUFFIX or WILDCARD: the rest, possibly empty
+
+
+def _candidates(routes: list[Route], method: str) -> list[Route]:
+    """The routes that fit a request `method`, best first (docstring rules 1 to 4)."""
+    ranked = []
+    for route in routes:
+        if route.method == method:
+            preference = 0
+        elif method == "HEAD" and route.method == "GET":
+            preference = 1
+        elif route.method == "ANY":
+            preference = 2
+        else:
+            continue
+        ranked.append((route.ranks, preference, route.index, route))
+    ranked.sort(key=lambda item: item[:3])
+    return [item[3] for item in ranked]
+
+
+def _format(where: str, seg: _Segment, value: object) -> str:
+    """Turn one url_for value into URL text that the converter will accept back."""
+    if seg.conv in ("str", "path"):
+        text = str(value)
+        if not text:
+            raise ValueError(f"{where}: parameter {seg.name!r} must not be empty")
+        return quote(text, safe="/" if seg.conv == "path" else "")
+    text = repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, bool) or not re.fullmatch(_CONVERTERS[seg.conv].regex, text):
+        raise ValueError(
+            f"{where}: parameter {seg.name!r}={value!r} is not a valid <{seg.conv}>"
+        )
+    # Unreserved characters, or '+', which a path may hold as it is: nothing to quote.
+    return text

@@ -1,0 +1,471 @@
+"""The HTTP/1.1 connection: parser in, handler calls, responses out through the corker.
+
+One ``HTTPConnection`` per TCP connection. Reading side and answering side are decoupled so that
+pipelining keeps order (DESIGN.md §1 rule 4): the request being answered is ``_current``;
+requests parsed after it wait in ``_queue`` (their bodies are buffered on their own responses)
+and are dispatched one by one as responses end. Everything the handlers of one read write —
+several pipelined responses included — leaves in one ``transport.write``, because
+``data_received`` is itself a cork scope.
+
+Timeouts use one timer per connection and a deadline that moves: most requests only store a
+float, and the timer re-arms itself lazily when it fires early (no timer churn per request, no
+polling when idle).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from ..errors import HTTPError, ProtocolError, reason_phrase
+from ..response import DONE, PENDING, ClientDisconnected, Response
+from ..wire.parser import RequestParser
+from ..wire.writer import date_line, status_line
+from .corker import CorkedProtocol, CorkedStep
+from .state import EAGER_TASKS, ServerState
+
+__all__ = ["HTTPConnection"]
+
+log = logging.getLogger("corkweb.error")
+
+# Reading-side phases, for what a timeout means.
+IDLE, HEAD, BODY, BUSY = 0, 1, 2, 3
+
+
+def error_response(status: int, message: str, close: bool = True) -> bytes:
+    """A small plain-text error response with its own framing."""
+    body = f"{status} {reason_phrase(status)}: {message}\n".encode()
+    return b"".join((
+        status_line(status), date_line(),
+        b"content-type: text/plain; charset=utf-8\r\n",
+        b"connection: close\r\n" if close else b"",
+        b"content-length: %d\r\n\r\n" % len(body), body,
+    ))
+
+
+class HTTPConnection(CorkedProtocol):
+    """asyncio protocol for one HTTP/1.1 connection."""
+
+    __slots__ = (
+        "_state", "loop", "options", "_parser", "_current", "_reading", "_queue", "_phase",
+        "_deadline", "_timer", "_read_paused", "_final_error", "_close_after", "_dispatching",
+    )
+
+    def __init__(self, state: ServerState) -> None:
+        super().__init__(state.corker)
+        self._state = state
+        self.loop = state.loop
+        self.options = state.options
+        self._parser = RequestParser(self, state.limits, state.request_class)
+        self._current: Response | None = None
+        self._reading: Response | None = None
+        self._queue: deque[Response] | None = None
+        self._phase = IDLE
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._read_paused = False
+        self._final_error: ProtocolError | None = None
+        self._close_after = False
+        self._dispatching = False
+
+    # -- asyncio.Protocol -----------------------------------------------------------------
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        state = self._state
+        state.connections.add(self)
+        if len(state.connections) > state.limits.max_connections or state.draining:
+            self.write(error_response(503, "server busy, try again"))
+            self.close_transport()
+            return
+        self._set_deadline(state.limits.keepalive_timeout)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        super().connection_lost(exc)
+        state = self._state
+        state.connections.discard(self)
+        if state.draining and state.on_empty is not None and not state.on_empty.done():
+            state.on_empty.set_result(None)
+        self._deadline = 0.0
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        pending = [self._current] if self._current is not None else []
+        if self._queue:
+            pending += self._queue
+            self._queue.clear()
+        self._current = self._reading = None
+        for res in pending:
+            if res._state != DONE or res._task is not None:
+                res._abort()
+
+    def data_received(self, data: bytes) -> None:
+        if self._final_error is not None or self._closed:
+            return  # the stream is already refused; nothing after the error is trusted
+        if self._phase == IDLE:
+            self._phase = HEAD
+            self._set_deadline(self._state.limits.head_timeout)
+        prev = self.cork()
+        try:
+            offset = self._parser.feed(data)
+            if offset is not None:
+                self._after_upgrade(data, offset)
+        except ProtocolError as exc:
+            self._protocol_error(exc)
+        finally:
+            self.uncork(prev)
+
+    def eof_received(self) -> bool | None:
+        # The client half-closed: answer what is in flight, then close (returning True keeps
+        # the transport open for writing meanwhile).
+        if self._current is None:
+            return None
+        self._close_after = True
+        return True
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self.pause_reading()  # a client that does not read stops being read (bounded memory)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self.resume_reading()
+        res = self._current
+        if res is not None and res._on_writable is not None:
+            prev = self.cork()
+            try:
+                self.call_user(res._on_writable, res, res._offset)
+            finally:
+                self.uncork(prev)
+
+    # -- parser sink ------------------------------------------------------------------------
+
+    def on_request(self, req: Any) -> None:
+        res = Response(self, req)
+        self._reading = res
+        if req.has_body:
+            self._phase = BODY
+            self._set_deadline(self._state.limits.body_timeout)
+        else:
+            self._phase = BUSY
+            self._deadline = 0.0
+        if self._current is None and not self._queue:
+            self._current = res
+            self._dispatch(res, req)
+        else:
+            queue = self._queue
+            if queue is None:
+                queue = self._queue = deque()
+            queue.append(res)
+            if len(queue) >= self._state.limits.max_pipeline:
+                self.pause_reading()
+
+    def on_body(self, piece: bytes) -> None:
+        self._deadline = self.loop.time() + self._state.limits.body_timeout
+        res = self._reading
+        if res is not None and (
+            res._state != DONE or res._on_data is not None or res._waiters is not None
+        ):
+            try:
+                res._feed(piece)
+            except Exception as exc:  # an on_data callback failed
+                self._handler_failed(exc, res)
+        # else: the response ended without reading the body; the rest is discarded
+
+    def on_request_end(self) -> None:
+        res = self._reading
+        self._reading = None
+        self._phase = BUSY
+        self._deadline = 0.0
+        if res is not None:
+            try:
+                res._feed_end()
+            except Exception as exc:  # an on_data callback failed
+                self._handler_failed(exc, res)
+        if self._current is None and not self._queue:
+            self._idle()
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    def _dispatch(self, res: Response, req: Any) -> None:
+        """Call the handler for ``res`` (inside the caller's cork scope)."""
+        try:
+            result = self._state.handler(res, req)
+        except Exception as exc:
+            self._handler_failed(exc, res)
+            return
+        if result is not None and isinstance(result, Coroutine):
+            self._start_task(result, res)
+        elif res._state != DONE and not res._has_continuation():
+            self._unanswered(res, "returned")
+
+    def _start_task(self, coro: Coroutine[Any, Any, Any], res: Response) -> None:
+        step = CorkedStep(coro, self, res)
+        if EAGER_TASKS:
+            task = asyncio.Task(step, loop=self.loop, eager_start=True)  # type: ignore[call-arg]
+        else:
+            task = self.loop.create_task(step)
+        if not task.done():
+            res._task = task  # a strong reference: asyncio keeps only weak ones
+
+    def run_async(self, coro: Coroutine[Any, Any, Any], res: Response) -> asyncio.Task[Any]:
+        """Run a coroutine for ``res`` with corked steps and error handling (``res.run_async``)."""
+        step = CorkedStep(coro, self, _Detached(self, res))
+        return self.loop.create_task(step)
+
+    def handler_finished(self, res: Response, exc: BaseException | None) -> None:
+        """An async handler ended (inside its last cork scope)."""
+        res._task = None
+        if exc is not None:
+            self._handler_failed(exc, res)
+        elif res._state != DONE and not res._has_continuation():
+            self._unanswered(res, "finished")
+        if self._current is None and (self._queue or self._final_error or self._close_after):
+            self._advance()
+
+    def call_user(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Call a user callback that is not a handler (on_aborted, on_writable): log failures."""
+        try:
+            return fn(*args)
+        except Exception:
+            log.exception("callback %r raised", fn)
+            return None
+
+    def _unanswered(self, res: Response, how: str) -> None:
+        req = res._req
+        log.error("handler for %s %s %s without responding and without registering "
+                  "on_aborted/on_data; answering 500", req.method, req.path, how)
+        self._answer_error(res, HTTPError(500, "the handler did not respond"))
+
+    def _handler_failed(self, exc: BaseException, res: Response) -> None:
+        """A handler raised: let the app's error handler answer, or answer 500."""
+        if res.aborted:
+            if not isinstance(exc, ClientDisconnected):
+                log.error("handler failed after the client went away", exc_info=exc)
+            return
+        handler = self._state.error_handler
+        if handler is not None and not res._erroring:
+            res._erroring = True
+            try:
+                result = handler(exc, res, res._req)
+            except Exception as second:
+                log.exception("the error handler raised while handling %r", exc)
+                exc = second
+            else:
+                if isinstance(result, Coroutine):
+                    self._start_task(result, res)  # an error in it comes back here: 500
+                    return
+                if res._state == DONE:
+                    return
+        elif not isinstance(exc, HTTPError):
+            req = res._req
+            log.error("unhandled error in handler for %s %s", req.method, req.path, exc_info=exc)
+        self._answer_error(res, exc if isinstance(exc, HTTPError) else HTTPError(500))
+
+    def _answer_error(self, res: Response, exc: HTTPError) -> None:
+        if res._state == DONE:
+            return
+        if res._state != PENDING:  # STREAMING: the head is out, a status can no longer be sent
+            log.error("error after the response head was sent; closing the connection")
+            res._state = DONE
+            self.abort_transport()
+            return
+        res._clear_head()
+        res.write_status(exc.status)
+        for name, value in exc.headers:
+            res.write_header(name, value)
+        res.end(f"{exc.status} {reason_phrase(exc.status)}: {exc.message}\n"
+                if exc.message != reason_phrase(exc.status) else
+                f"{exc.status} {exc.message}\n")
+
+    # -- end of a response --------------------------------------------------------------------
+
+    def response_done(self, res: Response) -> None:
+        """Called by ``Response`` once its last byte is queued."""
+        if res is not self._current:
+            return  # an aborted or already-finished exchange
+        self._current = None
+        if res._close:
+            # The response said "connection: close": requests pipelined after it are dropped
+            # unanswered, as the client was told (RFC 9112 §9.6).
+            self.close_transport()
+        elif self._close_after or self._queue or self._final_error is not None:
+            self._advance()
+        elif self._reading is None:
+            self._idle()
+
+    def _advance(self) -> None:
+        """Dispatch queued requests in order until one stays in flight, then close if due."""
+        if self._dispatching:
+            return  # the loop below, further up the stack, will continue
+        self._dispatching = True
+        try:
+            while self._current is None and not self._closed:
+                queue = self._queue
+                if queue:
+                    res = queue.popleft()
+                    if self._read_paused and len(queue) < self._state.limits.max_pipeline // 2:
+                        self.resume_reading()
+                    self._current = res
+                    self._dispatch(res, res._req)
+                    continue
+                if self._final_error is not None:
+                    exc, self._final_error = self._final_error, None
+                    self.write(error_response(exc.status, exc.message))
+                    self.close_transport()
+                    return
+                if self._close_after:
+                    self.close_transport()
+                    return
+                if self._reading is None:
+                    self._idle()
+                return
+        finally:
+            self._dispatching = False
+
+    def _idle(self) -> None:
+        if self._parser.in_head:
+            # The next pipelined head has begun: its total deadline applies (slowloris).
+            self._phase = HEAD
+            self._set_deadline(self._state.limits.head_timeout)
+            return
+        if self._state.draining:
+            self.close_transport()
+            return
+        self._phase = IDLE
+        self._set_deadline(self._state.limits.keepalive_timeout)
+
+    # -- errors from the wire ---------------------------------------------------------------
+
+    def _protocol_error(self, exc: ProtocolError) -> None:
+        """The parser refused the input: answer it in order, then close."""
+        log.info("bad request from %s: %s (%d)", self.remote_address(), exc.message, exc.status)
+        self._parser.close()
+        self.pause_reading()
+        res = self._reading
+        self._reading = None
+        if res is not None and not res._body_done:
+            # The error is in the body of a request already handed to a response.
+            self._close_after = True
+            if res is self._current:
+                # A handler awaiting the body gets the error and answers it; otherwise the
+                # error is the answer.
+                if not res._fail_body(exc):
+                    self._answer_error(res, exc)
+                return
+            if res._state == DONE:
+                # Already answered; its body was being read only to be discarded.
+                if self._current is None:
+                    self.close_transport()
+                return
+            if self._queue is not None and res in self._queue:
+                self._queue.remove(res)
+        self._final_error = exc
+        self._close_after = True
+        if self._current is None:
+            self._advance()
+
+    def _after_upgrade(self, data: bytes, offset: int) -> None:
+        """llhttp stopped after an upgrade request; switch protocol or go on with HTTP."""
+        res = self._current
+        if res is not None and res._upgrade is not None and self._state.upgrade_handler:
+            self._state.upgrade_handler(self, res, data[offset:])
+            return
+        # Upgrade not taken (RFC 9110 §7.8: a server may ignore it): parse on as HTTP/1.1.
+        parser = self._parser
+        if parser.closed:
+            return
+        parser.reset()
+        rest = data[offset:]
+        if rest:
+            more = parser.feed(rest)
+            if more is not None:
+                self._after_upgrade(rest, more)
+
+    # -- timeouts ---------------------------------------------------------------------------
+
+    def _set_deadline(self, seconds: float) -> None:
+        deadline = self.loop.time() + seconds
+        self._deadline = deadline
+        timer = self._timer
+        if timer is None:
+            self._timer = self.loop.call_at(deadline, self._on_timer)
+        elif deadline < timer.when() - 0.25:
+            timer.cancel()
+            self._timer = self.loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        deadline = self._deadline
+        if not deadline or self._closed:
+            return
+        if self.loop.time() < deadline:
+            self._timer = self.loop.call_at(deadline, self._on_timer)
+            return
+        self._deadline = 0.0
+        phase = self._phase
+        if phase == IDLE:
+            self.close_transport()  # keep-alive idle: close quietly
+            return
+        what = "request head" if phase == HEAD else "request body"
+        log.info("timeout reading the %s from %s", what, self.remote_address())
+        prev = self.cork()
+        try:
+            self._protocol_error(ProtocolError(408, f"timed out reading the {what}"))
+        finally:
+            self.uncork(prev)
+        if not self._closed and self._current is not None:
+            # The handler is waiting for a body that will not come: it was told (get_data
+            # raised) or it will time out on its own; bound the wait anyway.
+            self._set_deadline(self._state.limits.body_timeout)
+            self._phase = IDLE
+
+    # -- helpers for Response ----------------------------------------------------------------
+
+    @property
+    def draining(self) -> bool:
+        return self._state.draining
+
+    @property
+    def write_paused(self) -> bool:
+        return self._write_paused
+
+    def pause_reading(self) -> None:
+        if not self._read_paused and not self._closed:
+            self._read_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._read_paused and not self._closed:
+            self._read_paused = False
+            self.transport.resume_reading()
+
+    def remote_address(self) -> str | None:
+        peer = self.transport.get_extra_info("peername") if self.transport else None
+        if isinstance(peer, tuple):
+            return str(peer[0])
+        return None
+
+    def shutdown(self) -> None:
+        """Graceful shutdown: close now if idle, else after the response in flight."""
+        if self._current is None and self._phase == IDLE:
+            self.close_transport()
+        else:
+            self._close_after = True
+
+
+class _Detached:
+    """Owner of a ``res.run_async`` task: reports failures like a handler's."""
+
+    __slots__ = ("_conn", "_res")
+
+    def __init__(self, conn: HTTPConnection, res: Response) -> None:
+        self._conn = conn
+        self._res = res
+
+    def step_done(self, exc: BaseException | None) -> None:
+        if exc is not None:
+            self._conn._handler_failed(exc, self._res)

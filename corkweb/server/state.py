@@ -1,0 +1,63 @@
+"""What every connection of one server shares: built once when the server starts.
+
+The server layer knows the application only through two callables — ``handler(res, req)`` and
+``error_handler(exc, res, req)`` — and an opaque ``ResponseOptions``; it never imports the app
+or the router (STYLE.md rule 2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from ..wire.limits import Limits
+from .corker import Corker
+
+__all__ = ["ServerState", "Handler", "ErrorHandler"]
+
+Handler = Callable[[Any, Any], Any]
+ErrorHandler = Callable[[BaseException, Any, Any], Any]
+
+# Python 3.12 can run a task's first step at creation (eager_start): an async handler that
+# never awaits then answers inside the read that carried its request, as a sync one does.
+EAGER_TASKS = sys.version_info >= (3, 12)
+
+
+class ServerState:
+    """Shared by the connections of one listening server."""
+
+    __slots__ = (
+        "loop", "corker", "handler", "error_handler", "options", "limits", "connections",
+        "draining", "request_class", "upgrade_handler", "on_empty",
+    )
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        handler: Handler,
+        *,
+        error_handler: ErrorHandler | None = None,
+        options: Any = None,
+        limits: Limits | None = None,
+        request_class: type | None = None,
+        upgrade_handler: Callable[..., Any] | None = None,
+    ) -> None:
+        from ..request import Request
+        from ..response import ResponseOptions
+
+        self.loop = loop
+        self.corker = Corker(loop)
+        self.handler = handler
+        self.error_handler = error_handler
+        self.options = options if options is not None else ResponseOptions()
+        self.limits = limits if limits is not None else Limits()
+        self.request_class = request_class or Request
+        #: Called as ``upgrade_handler(conn, res, data)`` when a handler accepted an upgrade.
+        self.upgrade_handler = upgrade_handler
+        self.connections: set[Any] = set()
+        #: Set by a graceful shutdown: responses close their connections, idle ones close now.
+        self.draining = False
+        #: A future the shutdown awaits; resolved whenever a connection closes while draining.
+        self.on_empty: asyncio.Future[None] | None = None

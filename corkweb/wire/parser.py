@@ -1,0 +1,314 @@
+"""HTTP/1.1 request parsing: httptools (llhttp) plus the checks llhttp leaves to the server.
+
+llhttp in its strict mode already refuses most ambiguous framing (Content-Length together with
+Transfer-Encoding, duplicate or malformed Content-Length, bad chunk sizes, bare CR or LF,
+obs-fold, invalid bytes in names and values). This module adds what RFC 9112 asks of a server
+on top: the version, the Host rules, the form of the request target, ``Expect``, and the size
+limits. Every refusal is a :class:`~corkweb.errors.ProtocolError` carrying the status to answer;
+the caller answers it and closes the connection, so a rejected request can never desync the
+stream.
+
+The parser is sans-IO: :meth:`RequestParser.feed` takes bytes and calls the sink's
+``on_request(head)``, ``on_body(chunk)`` and ``on_request_end()``. A request is handed to the
+sink as soon as its head is complete, before its body arrives (the body streams after it).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Protocol
+
+import httptools
+
+from ..errors import ProtocolError
+from .limits import Limits
+
+__all__ = ["RequestHead", "RequestParser", "ParserSink"]
+
+# Methods decoded once; anything else llhttp accepted is decoded on the fly.
+_METHODS = {
+    m.encode(): m
+    for m in (
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"
+    )
+}
+_VERSIONS = {"1.1": "1.1", "1.0": "1.0"}
+
+# RFC 9110 §7.2 / RFC 3986 §3.2.2: Host = uri-host [ ":" port ]; an IP literal in brackets or
+# a reg-name. Whitespace, "/", "@", "?", "#" and "\" can never appear.
+_HOST_RE = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")
+# absolute-form target (RFC 9112 §3.2.2): scheme "://" authority [path-abempty] [ "?" query ]
+_ABSOLUTE_RE = re.compile(rb"[A-Za-z][A-Za-z0-9+.\-]*://([^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?")
+
+# Header names the parser must look at; the rest are stored untouched.
+_HOST, _CL, _TE, _EXPECT, _UPGRADE = b"host", b"content-length", b"transfer-encoding", b"expect", b"upgrade"
+_WATCHED = frozenset((_HOST, _CL, _TE, _EXPECT, _UPGRADE))
+
+
+class RequestHead:
+    """What the wire knows of a request once its head is parsed.
+
+    ``headers`` is a list of ``(lower-case name, value)`` byte pairs in arrival order; decoding
+    is left to whoever asks for a header (most handlers never do). ``corkweb.request.Request``
+    subclasses this class, so the parser builds the object handed to user code directly.
+    """
+
+    __slots__ = (
+        "method", "url", "path", "query", "version", "keep_alive", "headers",
+        "content_length", "chunked", "expect_continue", "upgrade",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        query: str,
+        version: str,
+        keep_alive: bool,
+        headers: list[tuple[bytes, bytes]],
+        content_length: int | None,
+        chunked: bool,
+        expect_continue: bool,
+        upgrade: bytes | None,
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.path = path
+        self.query = query
+        self.version = version
+        self.keep_alive = keep_alive
+        self.headers = headers
+        self.content_length = content_length
+        self.chunked = chunked
+        self.expect_continue = expect_continue
+        self.upgrade = upgrade
+
+    @property
+    def has_body(self) -> bool:
+        """Whether a body follows the head (RFC 9112 §6.3)."""
+        return self.chunked or bool(self.content_length)
+
+
+class ParserSink(Protocol):
+    """What :class:`RequestParser` calls as it parses."""
+
+    def on_request(self, head: RequestHead) -> None: ...
+    def on_body(self, chunk: bytes) -> None: ...
+    def on_request_end(self) -> None: ...
+
+
+class _StopParsing(Exception):
+    """Raised inside a callback to stop llhttp after a request that closes the connection."""
+
+
+class RequestParser:
+    """Feeds llhttp and enforces the server-side rules of RFC 9112 and the limits.
+
+    ``feed(data)`` returns ``None``, or the offset in ``data`` where the bytes after an upgrade
+    request begin (the caller either switches protocol or calls :meth:`reset` and feeds the
+    rest). It raises :class:`ProtocolError` for anything it refuses.
+    """
+
+    __slots__ = (
+        "_sink", "_limits", "_head_cls", "_parser", "_url", "_headers", "_head_size",
+        "_hosts", "_content_length", "_chunked", "_expect", "_upgrade", "_in_head",
+        "_raw_head", "_body_size", "_trailer_size", "_closed", "_closing", "_head_ended",
+    )
+
+    def __init__(
+        self, sink: ParserSink, limits: Limits, head_cls: type[RequestHead] = RequestHead
+    ) -> None:
+        self._sink = sink
+        self._limits = limits
+        self._head_cls = head_cls
+        self._closed = False
+        self._closing = False
+        self._in_head = False
+        self._head_ended = False
+        self._raw_head = 0
+        self._reset_message()
+        self._parser = httptools.HttpRequestParser(self)
+
+    def reset(self) -> None:
+        """Start over with a fresh llhttp state (after an upgrade that was not taken)."""
+        self._parser = httptools.HttpRequestParser(self)
+        self._in_head = False
+        self._raw_head = 0
+
+    @property
+    def in_head(self) -> bool:
+        """True while part of a request head has been read but not all of it."""
+        return self._in_head
+
+    def close(self) -> None:
+        """Stop parsing: every later ``feed`` is ignored (the connection is being closed)."""
+        self._closed = True
+
+    @property
+    def closed(self) -> bool:
+        """True once a request that ends the connection was parsed; later bytes are ignored."""
+        return self._closed
+
+    def _reset_message(self) -> None:
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._head_size = 0
+        self._hosts = 0
+        self._content_length: int | None = None
+        self._chunked = False
+        self._expect = False
+        self._upgrade: bytes | None = None
+        self._body_size = 0
+        self._trailer_size = 0
+
+    # -- input ----------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> int | None:
+        """Parse ``data``; see the class docstring for the result and errors."""
+        if self._closed:
+            return None
+        if self._in_head:
+            # llhttp buffers a header line it has not finished inside httptools, where the
+            # callbacks below cannot see it: bound the raw bytes of an unfinished head too.
+            self._raw_head += len(data)
+            if self._raw_head > self._limits.max_head + self._limits.max_request_line:
+                raise ProtocolError(431, "request head too large")
+        self._head_ended = False
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            return int(exc.args[0])
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__
+            if isinstance(cause, _StopParsing):
+                return None
+            if isinstance(cause, Exception):
+                raise cause from None
+            raise  # pragma: no cover - a BaseException is re-raised by httptools itself
+        except httptools.HttpParserInvalidMethodError as exc:
+            raise ProtocolError(400, f"malformed request line: {exc}") from None
+        except httptools.HttpParserError as exc:
+            if self._closed:
+                return None  # llhttp refuses bytes after `Connection: close`; we drop them
+            raise ProtocolError(400, f"malformed request: {exc}") from None
+        if self._head_ended:
+            # Bytes of the next head that came in this same read are not counted above; the
+            # precise counters of on_url/on_header still apply to them.
+            self._raw_head = 0
+        return None
+
+    # -- llhttp callbacks -----------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self._closed:
+            raise _StopParsing
+        self._reset_message()
+        self._in_head = True
+
+    def on_url(self, url: bytes) -> None:
+        url = self._url + url if self._url else url
+        if len(url) > self._limits.max_request_line:
+            raise ProtocolError(414, "request target too long")
+        self._url = url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self._in_head:
+            # A trailer field of a chunked body (RFC 9112 §7.1.2): bounded, then dropped.
+            self._trailer_size += len(name) + len(value) + 4
+            if self._trailer_size > self._limits.max_trailer:
+                raise ProtocolError(431, "trailer section too large")
+            return
+        self._head_size += len(name) + len(value) + 4
+        if self._head_size > self._limits.max_head:
+            raise ProtocolError(431, "request head too large")
+        headers = self._headers
+        if len(headers) >= self._limits.max_headers:
+            raise ProtocolError(431, "too many header fields")
+        name = name.lower()
+        headers.append((name, value))
+        if name in _WATCHED:
+            self._watch(name, value)
+
+    def _watch(self, name: bytes, value: bytes) -> None:
+        if name == _HOST:
+            self._hosts += 1
+            if self._hosts > 1:
+                raise ProtocolError(400, "more than one Host header")  # RFC 9112 §3.2
+            if _HOST_RE.fullmatch(value) is None:
+                raise ProtocolError(400, "invalid Host header")
+        elif name == _CL:
+            # llhttp has checked the digits and refused duplicates by now.
+            self._content_length = int(value)
+        elif name == _TE:
+            self._chunked = True  # llhttp insists that chunked is the final coding
+        elif name == _EXPECT:
+            if value.strip().lower() != b"100-continue":
+                raise ProtocolError(417, "unsupported Expect value")  # RFC 9110 §10.1.1
+            self._expect = True
+        else:
+            self._upgrade = value.strip().lower()
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_ended = True
+        parser = self._parser
+        version = _VERSIONS.get(parser.get_http_version())
+        if version is None:
+            v = parser.get_http_version()
+            if v.startswith("0."):
+                raise ProtocolError(400, "HTTP/0.9 requests are not supported")
+            raise ProtocolError(505, f"HTTP/{v} is not supported")
+        raw_method = parser.get_method()
+        method = _METHODS.get(raw_method) or raw_method.decode("ascii")
+        url = self._url
+        if self._hosts == 0 and version == "1.1":
+            raise ProtocolError(400, "missing Host header")  # RFC 9112 §3.2
+        if self._chunked and version == "1.0":
+            raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")  # RFC 9112 §6.1
+        if self._content_length is not None and self._content_length > self._limits.max_body:
+            raise ProtocolError(413, "request body too large")
+        if url[:1] != b"/":
+            url = self._other_target_form(method, url)
+        try:
+            target = url.decode("ascii")
+        except UnicodeDecodeError:
+            target = url.decode("utf-8", "surrogateescape")
+        path, _, query = target.partition("?")
+        if "#" in query:
+            query = query.partition("#")[0]
+        elif "#" in path:
+            path = path.partition("#")[0]
+        upgrade = self._upgrade if parser.should_upgrade() else None
+        keep_alive = parser.should_keep_alive()
+        head = self._head_cls(
+            method, target, path, query, version, keep_alive, self._headers,
+            self._content_length, self._chunked, self._expect, upgrade,
+        )
+        self._closing = not keep_alive or method == "CONNECT"
+        self._sink.on_request(head)
+
+    def _other_target_form(self, method: str, url: bytes) -> bytes:
+        """The target is not origin-form: accept the forms RFC 9112 §3.2 allows for ``method``."""
+        if url == b"*":
+            if method != "OPTIONS":
+                raise ProtocolError(400, "asterisk-form target is only valid for OPTIONS")
+            return url
+        if method == "CONNECT":
+            return url  # authority-form; the app answers it (405 unless it routes CONNECT)
+        m = _ABSOLUTE_RE.fullmatch(url)
+        if m is None or m.group(1) == b"":
+            raise ProtocolError(400, "invalid request target")
+        # absolute-form: route on its path; an empty path means "/" (RFC 9112 §3.2.2).
+        return (m.group(2) or b"/") + (m.group(3) or b"")
+
+    def on_body(self, body: bytes) -> None:
+        self._body_size += len(body)
+        if self._body_size > self._limits.max_body:
+            raise ProtocolError(413, "request body too large")
+        self._sink.on_body(body)
+
+    def on_message_complete(self) -> None:
+        if self._closing:
+            self._closed = True
+        self._sink.on_request_end()

@@ -1,0 +1,99 @@
+"""Response serialisation: status lines, header lines, chunk framing, the Date header.
+
+Everything returns bytes ready to be handed to the corker. The head of a response is built
+once, when its first body byte (or its end) is written, so status, headers and cookies may be
+set in any order before that (DESIGN.md §1 rule 6).
+"""
+
+from __future__ import annotations
+
+import time
+from email.utils import formatdate
+from http import HTTPStatus
+
+__all__ = [
+    "status_line",
+    "header_line",
+    "date_line",
+    "chunk",
+    "LAST_CHUNK",
+    "CONTINUE",
+]
+
+# PERF: precomputed "HTTP/1.1 200 OK\r\n" for every registered status; building the line per
+# response costs a format call and an encode.
+_STATUS_LINES: dict[int, bytes] = {
+    s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode("ascii")) for s in HTTPStatus
+}
+
+LAST_CHUNK = b"0\r\n\r\n"
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+# Bytes that may not appear in a header field value we emit (RFC 9110 §5.5): CR, LF, NUL.
+_FORBIDDEN_VALUE = ("\r", "\n", "\x00")
+
+
+def status_line(status: int | str | bytes) -> bytes:
+    """The status line for ``200``, ``"404 Not Found"`` or ``b"418 I'm a teapot"``."""
+    if isinstance(status, int):
+        line = _STATUS_LINES.get(status)
+        if line is not None:
+            return line
+        if not 100 <= status <= 999:
+            raise ValueError(f"HTTP status must be from 100 to 999, got {status}")
+        return b"HTTP/1.1 %d Unknown\r\n" % status
+    raw = status.encode("latin-1") if isinstance(status, str) else bytes(status)
+    code, _, reason = raw.strip().partition(b" ")
+    if not (len(code) == 3 and code.isdigit()) or b"\r" in reason or b"\n" in reason:
+        raise ValueError(f"invalid HTTP status {status!r}")
+    if not reason:
+        return status_line(int(code))
+    return b"HTTP/1.1 " + code + b" " + reason + b"\r\n"
+
+
+def token_ok(name: str) -> bool:
+    # RFC 9110 §5.1 field-name = token; checked on the rare path only (names users pass).
+    return bool(name) and all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in name) and name.isascii()
+
+
+def header_line(name: str | bytes, value: str | bytes | int) -> bytes:
+    """``b"name: value\\r\\n"``; refuses names and values that would inject a header."""
+    if isinstance(name, bytes):
+        name = name.decode("latin-1")
+    if not token_ok(name):
+        raise ValueError(f"invalid header name {name!r}")
+    if isinstance(value, int):
+        return b"%s: %d\r\n" % (name.encode("ascii"), value)
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    elif not isinstance(value, str):
+        value = str(value)
+    for bad in _FORBIDDEN_VALUE:
+        if bad in value:
+            raise ValueError(f"header {name!r} value contains CR, LF or NUL: {value!r}")
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:
+        raw = value.encode("utf-8")
+    return name.encode("ascii") + b": " + raw + b"\r\n"
+
+
+_date_second = 0
+_date_line = b""
+
+
+def date_line() -> bytes:
+    """``b"date: <IMF-fixdate>\\r\\n"`` (RFC 9110 §6.6.1), recomputed once per second."""
+    global _date_second, _date_line
+    now = int(time.time())
+    if now != _date_second:
+        _date_second = now
+        _date_line = b"date: " + formatdate(now, usegmt=True).encode("ascii") + b"\r\n"
+    return _date_line
+
+
+def chunk(data: bytes) -> bytes:
+    """One chunk of a chunked body (RFC 9112 §7.1); an empty ``data`` gives nothing."""
+    if not data:
+        return b""
+    return b"%x\r\n%b\r\n" % (len(data), data)
