@@ -23,7 +23,7 @@ from .errors import (
 )
 from .middleware import middleware
 from .request import Request
-from .response import Body, ClientDisconnected, Response
+from .response import ClientDisconnected, Response
 from .wire.limits import Limits
 
 __version__ = "0.1.0"
@@ -33,7 +33,6 @@ __all__ = [
     "RouteGroup",
     "Request",
     "Response",
-    "Body",
     "Limits",
     "middleware",
     "CorkwebError",

@@ -28,7 +28,7 @@ from .wire.writer import CONTINUE, LAST_CHUNK, chunk, date_line, header_line, st
 if TYPE_CHECKING:
     from .request import Request
 
-__all__ = ["Response", "ResponseOptions", "Body", "ClientDisconnected"]
+__all__ = ["Response", "ResponseOptions", "ClientDisconnected"]
 
 log = logging.getLogger("corkweb.error")
 
@@ -47,13 +47,6 @@ _FRAMING = frozenset(("content-length", "transfer-encoding", "connection"))
 
 class ClientDisconnected(CorkwebError, ConnectionError):
     """The client went away before the request body was complete."""
-
-
-class Body(bytes):
-    """The request body: ``bytes``, plus ``getvalue()`` for code ported from socketify."""
-
-    def getvalue(self) -> bytes:
-        return bytes(self)
 
 
 class ResponseOptions:
@@ -417,7 +410,7 @@ class Response:
         continue from ``on_writable``. ``done`` is True once ``total_size`` bytes were sent.
         """
         if self._state == DONE:
-            return (not self.aborted and not self._conn.write_paused, True)
+            return (not self.aborted and self._conn.writable, True)
         body, ctype = self._encode(message)
         if end_connection:
             self._close = True
@@ -437,7 +430,7 @@ class Response:
         if done:
             self._state = DONE
             conn.response_done(self)
-        return (not conn.write_paused, done)
+        return (conn.writable, done)
 
     def get_write_offset(self) -> int:
         """Body bytes sent so far."""
@@ -481,11 +474,12 @@ class Response:
             raise self._body_error
         return self
 
-    def get_data(self) -> asyncio.Future[Body]:
-        """Await the whole body: ``body = await res.get_data()`` (a ``bytes`` subclass)."""
+    def get_data(self) -> asyncio.Future[bytes]:
+        """Await the whole body: ``body = await res.get_data()`` (``bytes``; socketify gave a
+        ``BytesIO``)."""
         if self._on_data is not None:
             raise RuntimeError("the request body is being streamed through on_data")
-        fut: asyncio.Future[Body] = self._conn.loop.create_future()
+        fut: asyncio.Future[bytes] = self._conn.loop.create_future()
         if self._body_error is not None:
             fut.set_exception(self._body_error)
         elif self._body_done:
@@ -497,13 +491,13 @@ class Response:
             self.write_continue()
         return fut
 
-    def _joined_body(self) -> Body:
+    def _joined_body(self) -> bytes:
         body = self._body
         if body is None:
-            return Body()
-        if len(body) != 1 or body[0].__class__ is not Body:
-            self._body = [Body(b"".join(body))]
-        return self._body[0]  # type: ignore[index, return-value]
+            return b""
+        if len(body) != 1:
+            self._body = body = [b"".join(body)]
+        return body[0]
 
     async def get_text(self, encoding: str = "utf-8") -> str:
         """The body decoded as text; undecodable bytes answer 400."""

@@ -41,9 +41,10 @@ Priority (independent of registration order)
    the request method, or ``GET`` for a ``HEAD`` request, or ``ANY``. Request
    methods are case-sensitive (RFC 9110 §9.1).
 2. Candidates are compared segment by segment, left to right. The first segment
-   that differs decides, in this order: static > parameter (``:name``,
+   whose kind differs decides, in this order: static > parameter (``:name``,
    ``:name<int>``, ...) > ``:name<path>`` > ``prefix*`` > ``*``. Static routes
-   therefore always beat dynamic ones.
+   therefore always beat dynamic ones. A typed parameter ranks the same as a plain
+   one: between ``/u/:id<int>`` and ``/u/:name``, rule 4 decides.
 3. If that is equal: the exact method beats a GET route answering HEAD, and a GET
    route answering HEAD beats ``ANY``.
 4. If that is still equal: registration order.
@@ -55,21 +56,34 @@ route but none of them fits the method, `match` raises `MethodNotAllowed`, whose
 when ``GET`` is, and ``OPTIONS`` only when an OPTIONS route exists. Otherwise
 `match` raises `NotFound`.
 
+Life cycle and URL building
+---------------------------
+`Router.add` checks the pattern. It raises ValueError for a bad pattern, for a
+route already registered with the same method and pattern, and for a name that
+is already taken. `Router.freeze` compiles the routes. After it, `add` raises
+RuntimeError, and before it, so does `match`.
+
+``url_for(name, **params)`` builds the path of a named route. It percent-encodes
+str values (a ``/`` becomes ``%2F``) and path values (``/`` is kept). An int,
+float or uuid value must pass its converter. An unknown name raises
+LookupError. A missing, unknown or invalid parameter raises ValueError, and so
+does a route that contains a ``*``.
+
 How it is fast
 --------------
 `freeze` compiles everything once. A static path costs one dict lookup. Dynamic
-routes are OR-ed into one regex per request method, in priority order (bottle's
-idea). Python's ``re`` then tries the alternatives in C, and ``Match.lastindex``
-tells which route matched.
+routes are grouped by request method, then by their first segment when it is
+static. Each group is OR-ed into one regex in priority order (bottle's idea).
+Python's ``re`` then tries the alternatives in C, and ``Match.lastindex`` tells
+which route matched. No code is generated.
 """
 
 from __future__ import annotations
 
-import operator
 import re
 import uuid
 from collections.abc import Callable, Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import quote, unquote
 
 __all__ = ["Match", "MethodNotAllowed", "NotFound", "Route", "Router"]
@@ -89,9 +103,7 @@ _CONVERTERS: dict[str, _Converter] = {
     # The regexes below admit no '%', so decoding before converting is a no-op.
     "int": _Converter(r"-?[0-9]+", int),
     "float": _Converter(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?", float),
-    "uuid": _Converter(
-        r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", uuid.UUID
-    ),
+    "uuid": _Converter(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", uuid.UUID),
 }
 _PARAM_SEGMENT = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)(?:<([A-Za-z_]+)>)?")
 # An upper-case token (RFC 9110 §5.6.2).
@@ -122,21 +134,13 @@ class Route:
         "_numbers",
     )
 
-    def __init__(
-        self,
-        method: str,
-        path: str,
-        handler: object,
-        name: str | None,
-        segments: tuple[_Segment, ...],
-        index: int,
-    ) -> None:
+    def __init__(self, method: str, path: str, handler: Any, name: str | None, index: int) -> None:
         self.method = method
         self.path = path
-        self.handler = handler
+        self.handler = handler  # typed Any, not object: the app keeps its own record here
         self.name = name
-        self.segments = segments
         self.index = index  # registration order, the last tie-breaker
+        self.segments = segments = _parse(path)  # raises ValueError for a bad pattern
         self.ranks = tuple(seg.rank for seg in segments)
         params = [seg for seg in segments if seg.name]
         self.param_names = tuple(seg.name for seg in params)
@@ -162,7 +166,8 @@ class Route:
             value = converters[0](m.group(numbers[0]))
             return Match(self, {names[0]: value}, (value,))
         texts = m.group(*numbers) if numbers else ()
-        values = tuple(map(operator.call, converters, texts))
+        pairs = zip(converters, texts, strict=False)
+        values = tuple([convert(text) for convert, text in pairs])
         # Not strict=True: the lengths are equal by construction, and it costs 0.2 µs.
         return Match(self, dict(zip(names, values, strict=False)), values)
 
@@ -192,9 +197,7 @@ class Match:
 
     __slots__ = ("route", "params", "values")
 
-    def __init__(
-        self, route: Route, params: dict[str, object], values: tuple[object, ...]
-    ) -> None:
+    def __init__(self, route: Route, params: dict[str, object], values: tuple[object, ...]) -> None:
         self.route = route
         self.params = params
         self.values = values
@@ -252,6 +255,39 @@ class _Group:
         self.regex = re.compile("|".join(alternatives) or "(?!)", re.DOTALL)
 
 
+class _Table:
+    """The dynamic routes one request method can reach, bucketed by first segment.
+
+    A route whose first segment is static goes into the bucket of that text. Any
+    other route goes into ``rest``. A route from the bucket always beats one from
+    ``rest``, because its first segment ranks higher. The buckets therefore keep
+    the priority order. PERF: a path skips the other buckets, and the routes of a
+    bucket all begin with "/text/", which re factors out. With 250 "/api/..." routes
+    registered, /users/42 takes 1.7 µs instead of 5.1 µs, and the last /api route
+    6.7 µs instead of 11.4 µs. The bucket lookup costs 0.26 µs.
+    """
+
+    __slots__ = ("by_first", "rest")
+
+    def __init__(self, routes: list[Route]) -> None:
+        by_first: dict[str, list[Route]] = {}
+        rest: list[Route] = []
+        for route in routes:  # best first; each list keeps that order
+            first = route.segments[0]
+            if first.rank == STATIC:
+                by_first.setdefault(first.text, []).append(route)
+            else:
+                rest.append(route)
+        self.rest = (_Group(rest),)
+        # first segment -> the groups to try, best first
+        self.by_first = {text: (_Group(found), *self.rest) for text, found in by_first.items()}
+
+    def groups(self, path: str) -> tuple[_Group, ...]:
+        """The groups to try for `path`, best first. (Router.match inlines this.)"""
+        end = path.find("/", 1)  # a route with a static first segment has a second one
+        return self.by_first.get(path[1:end], self.rest) if end > 0 else self.rest
+
+
 class Router:
     """`add` routes, `freeze`, then `match`. The module docstring gives the rules."""
 
@@ -263,29 +299,24 @@ class Router:
         # which raises "not frozen".
         # path -> request method -> the static routes that fit, best first
         self._static: dict[str, dict[str, tuple[Route, ...]]] = {}
-        self._groups: dict[str, _Group] = {}  # request method -> its dynamic routes
-        self._fallback = _Group([])  # for any other method: the ANY routes
-        self._all = _Group([])  # every dynamic route, to tell 404 from 405
+        self._tables: dict[str, _Table] = {}  # request method -> its dynamic routes
+        self._fallback = _Table([])  # for any other method: the ANY routes
+        self._all = _Table([])  # every dynamic route, to tell 404 from 405
 
-    def add(
-        self, method: str, path: str, handler: object, name: str | None = None
-    ) -> Route:
+    def add(self, method: str, path: str, handler: Any, name: str | None = None) -> Route:
         """Register a route. ValueError: a bad pattern, a duplicate or a taken name."""
         if self._frozen:
-            raise RuntimeError(
-                f"router is frozen (the app is serving): cannot add {method} {path}"
-            )
+            raise RuntimeError(f"router is frozen (the app is serving): cannot add {method} {path}")
         method = method.upper()
         if not _METHOD.fullmatch(method):
             raise ValueError(f"bad HTTP method {method!r} for route {path!r}")
-        segments = _parse(path)
+        route = Route(method, path, handler, name, len(self.routes))
         for other in self.routes:
             if other.method == method and other.path == path:
                 raise ValueError(f"duplicate route: {method} {path} already exists")
         if name is not None and name in self._names:
             taken = self._names[name]
             raise ValueError(f"duplicate route name {name!r}: used by {taken!r}")
-        route = Route(method, path, handler, name, segments, len(self.routes))
         self.routes.append(route)
         if name is not None:
             self._names[name] = route
@@ -312,26 +343,32 @@ class Router:
         methods = {route.method for route in self.routes} - {"ANY"}
         if "GET" in methods:
             methods.add("HEAD")
-        self._groups = {m: _Group(_candidates(dynamic, m)) for m in methods}
-        self._fallback = _Group(_candidates(dynamic, "ANY"))
-        self._all = _Group(dynamic)
+        self._tables = {m: _Table(_candidates(dynamic, m)) for m in methods}
+        self._fallback = _Table(_candidates(dynamic, "ANY"))
+        self._all = _Table(dynamic)
 
     def match(self, method: str, path: str) -> Match:
         """Return the best match. Raises NotFound or MethodNotAllowed."""
         # PERF: a static path costs one dict lookup plus a fresh Match. The Match is
-        # never shared, because the caller may mutate its params. Measured with timeit
-        # (Python 3.11, dev machine): static hit 0.19 µs; dynamic hit with 500 routes
-        # 0.9-1.4 µs; 404 with 500 routes 12 µs.
+        # never shared, because the caller may mutate its params. timeit, best of 7,
+        # CPython 3.11 on the 2-core dev box:
+        #   static hit 0.34 µs, whether 3 or 503 routes, and for HEAD via GET too;
+        #   dynamic, 1 param (/users/:id) 1.7 µs, 2 params 3.5 µs, with 3 or 503 routes;
+        #   2 params behind 250 routes in the same bucket: 4.1 µs first, 6.7 µs last;
+        #   404 2.8 µs. Of a dynamic match, 0.8 µs goes to building the Match.
         entry = self._static.get(path)
         if entry is not None:
             found = entry.get(method) or entry.get("ANY")
             if found:
                 return Match(found[0], {}, ())
-        group = self._groups.get(method, self._fallback)
-        m = group.regex.fullmatch(path)
-        if m is not None:
-            route, numbers, _ = group.slots[m.lastindex or 0]
-            return route._match(m, numbers)
+        # PERF: _Table.groups inlined, which saves 0.4 µs.
+        table = self._tables.get(method, self._fallback)
+        end = path.find("/", 1)
+        for group in table.by_first.get(path[1:end], table.rest) if end > 0 else table.rest:
+            m = group.regex.fullmatch(path)
+            if m is not None:
+                route, numbers, _ = group.slots[m.lastindex or 0]
+                return route._match(m, numbers)
         raise self._miss(method, path)
 
     def iter_matches(self, method: str, path: str) -> Iterator[Match]:
@@ -344,19 +381,19 @@ class Router:
         if entry is not None:
             for route in entry.get(method) or entry.get("ANY") or ():
                 yield Match(route, {}, ())
-        group = self._groups.get(method, self._fallback)
-        m = group.regex.fullmatch(path)
-        if m is None:
-            return
-        route, numbers, position = group.slots[m.lastindex or 0]
-        yield route._match(m, numbers)
-        # PERF: the routes after the best one are tried one by one. Only a handler that
-        # yields pays for this.
-        for route in group.routes[position + 1 :]:
-            assert route.regex is not None
-            m = route.regex.fullmatch(path)
-            if m is not None:
-                yield route._match(m, route._numbers)
+        for group in self._tables.get(method, self._fallback).groups(path):
+            m = group.regex.fullmatch(path)
+            if m is None:
+                continue
+            route, numbers, position = group.slots[m.lastindex or 0]
+            yield route._match(m, numbers)
+            # PERF: the routes after the best one are tried one by one. Only a handler
+            # that yields pays for this.
+            for route in group.routes[position + 1 :]:
+                assert route.regex is not None
+                m = route.regex.fullmatch(path)
+                if m is not None:
+                    yield route._match(m, route._numbers)
 
     def url_for(self, name: str, /, **params: object) -> str:
         """Build the path of the route called `name`, percent-encoding the values.
@@ -379,11 +416,12 @@ class Router:
         methods: set[str] = set()
         for routes in self._static.get(path, {}).values():
             methods.update(route.method for route in routes)
-        if self._all.regex.fullmatch(path) is not None:
-            for route in self._all.routes:
-                assert route.regex is not None
-                if route.regex.fullmatch(path):
-                    methods.add(route.method)
+        for group in self._all.groups(path):
+            if group.regex.fullmatch(path) is not None:
+                for route in group.routes:
+                    assert route.regex is not None
+                    if route.regex.fullmatch(path):
+                        methods.add(route.method)
         if not methods:
             return NotFound(path)
         if "GET" in methods:
@@ -418,9 +456,7 @@ def _parse(path: str) -> tuple[_Segment, ...]:
             if name in seen:
                 raise ValueError(f"route pattern {path!r}: parameter {name!r} twice")
             if conv == "path" and not last:
-                raise ValueError(
-                    f"route pattern {path!r}: :{name}<path> must be the last segment"
-                )
+                raise ValueError(f"route pattern {path!r}: :{name}<path> must be the last segment")
             seen.add(name)
             rank = PATH if conv == "path" else PARAM
             segments.append(_Segment(rank, "", name, conv))
@@ -466,8 +502,6 @@ def _format(where: str, seg: _Segment, value: object) -> str:
         return quote(text, safe="/" if seg.conv == "path" else "")
     text = repr(value) if isinstance(value, float) else str(value)
     if isinstance(value, bool) or not re.fullmatch(_CONVERTERS[seg.conv].regex, text):
-        raise ValueError(
-            f"{where}: parameter {seg.name!r}={value!r} is not a valid <{seg.conv}>"
-        )
+        raise ValueError(f"{where}: parameter {seg.name!r}={value!r} is not a valid <{seg.conv}>")
     # Unreserved characters, or '+', which a path may hold as it is: nothing to quote.
     return text

@@ -60,12 +60,13 @@ class CorkedProtocol(asyncio.Protocol):
     """
 
     __slots__ = (
-        "transport", "_corker", "_out", "_dirty", "_closed", "_write_paused", "_buffered",
+        "transport", "_corker", "_out", "_out_size", "_dirty", "_closed", "_write_paused",
     )
 
     def __init__(self, corker: Corker) -> None:
         self._corker = corker
         self._out: list[bytes] = []
+        self._out_size = 0
         self._dirty = False
         self._closed = False
         self._write_paused = False
@@ -78,6 +79,7 @@ class CorkedProtocol(asyncio.Protocol):
         if self._closed:
             return  # the peer is gone: nothing can be delivered, and nothing must raise
         self._out.append(data)
+        self._out_size += len(data)
         if self._corker.current is not self and not self._dirty:
             self._dirty = True
             self._corker.mark_dirty(self)
@@ -89,6 +91,7 @@ class CorkedProtocol(asyncio.Protocol):
             return
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()
+        self._out_size = 0
         if not self._closed:
             self.transport.write(data)
 
@@ -122,6 +125,7 @@ class CorkedProtocol(asyncio.Protocol):
     def abort_transport(self) -> None:
         """Drop the connection at once, discarding anything unsent."""
         self._out.clear()
+        self._out_size = 0
         self._closed = True
         if self._corker.current is self:
             self._corker.current = None
@@ -129,7 +133,7 @@ class CorkedProtocol(asyncio.Protocol):
 
     def buffered_amount(self) -> int:
         """Bytes queued here plus bytes the transport has not sent yet."""
-        size = sum(map(len, self._out))
+        size = self._out_size
         if not self._closed:
             size += self.transport.get_write_buffer_size()
         return size
@@ -145,6 +149,7 @@ class CorkedProtocol(asyncio.Protocol):
     def connection_lost(self, exc: BaseException | None) -> None:
         self._closed = True
         self._out.clear()
+        self._out_size = 0
         if self._corker.current is self:
             self._corker.current = None
 

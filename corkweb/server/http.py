@@ -52,6 +52,7 @@ class HTTPConnection(CorkedProtocol):
     __slots__ = (
         "_state", "loop", "options", "_parser", "_current", "_reading", "_queue", "_phase",
         "_deadline", "_timer", "_read_paused", "_final_error", "_close_after", "_dispatching",
+        "_high_water", "_writable_check",
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -70,11 +71,14 @@ class HTTPConnection(CorkedProtocol):
         self._final_error: ProtocolError | None = None
         self._close_after = False
         self._dispatching = False
+        self._high_water = state.limits.write_high_water
+        self._writable_check = False
 
     # -- asyncio.Protocol -----------------------------------------------------------------
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
+        transport.set_write_buffer_limits(high=self._high_water)
         state = self._state
         state.connections.add(self)
         if len(state.connections) > state.limits.max_connections or state.draining:
@@ -119,12 +123,10 @@ class HTTPConnection(CorkedProtocol):
             self.uncork(prev)
 
     def eof_received(self) -> bool | None:
-        # The client half-closed: answer what is in flight, then close (returning True keeps
-        # the transport open for writing meanwhile).
-        if self._current is None:
-            return None
-        self._close_after = True
-        return True
+        # The client closed its side. A client that still wants its answer keeps its side
+        # open, so treat this as leaving: the transport closes, connection_lost aborts what is
+        # in flight and on_aborted handlers run (socketify's "client went away" signal).
+        return None
 
     def pause_writing(self) -> None:
         super().pause_writing()
@@ -133,13 +135,29 @@ class HTTPConnection(CorkedProtocol):
     def resume_writing(self) -> None:
         super().resume_writing()
         self.resume_reading()
+        self._notify_writable()
+
+    def _notify_writable(self) -> None:
+        self._writable_check = False
         res = self._current
-        if res is not None and res._on_writable is not None:
+        if res is not None and res._on_writable is not None and not self._write_paused:
             prev = self.cork()
             try:
                 self.call_user(res._on_writable, res, res._offset)
             finally:
                 self.uncork(prev)
+
+    @property
+    def writable(self) -> bool:
+        """False while more than the high-water mark waits to be sent (backpressure)."""
+        if self._write_paused or self._out_size < self._high_water:
+            return not self._write_paused
+        # Over the mark inside a cork scope: the transport has not seen the bytes yet, so it
+        # will not necessarily pause; look again once this scope has flushed.
+        if not self._writable_check:
+            self._writable_check = True
+            self.loop.call_soon(self._notify_writable)
+        return False
 
     # -- parser sink ------------------------------------------------------------------------
 
@@ -428,10 +446,6 @@ class HTTPConnection(CorkedProtocol):
     @property
     def draining(self) -> bool:
         return self._state.draining
-
-    @property
-    def write_paused(self) -> bool:
-        return self._write_paused
 
     def pause_reading(self) -> None:
         if not self._read_paused and not self._closed:
