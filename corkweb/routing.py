@@ -13,7 +13,7 @@ A pattern starts with ``/`` and is split on ``/`` into segments:
     A parameter: one non-empty segment, passed on as a ``str``.
 ``:name<conv>``
     A typed parameter. ``str`` is the default (``:name``). ``int`` takes
-    ``-?[0-9]+`` and gives an ``int``. ``float`` takes ``1``, ``-2.5`` or
+    ``-?[0-9]+`` (at most 640 digits) and gives an ``int``. ``float`` takes ``1``, ``-2.5`` or
     ``1e+20`` and gives a ``float``. ``uuid`` takes ``8-4-4-4-12`` hex digits and
     gives a ``uuid.UUID``. ``path`` takes the rest of the path, slashes included
     (it must be the last segment), and gives a ``str``. If the converter does not
@@ -100,8 +100,10 @@ class _Converter(NamedTuple):
 _CONVERTERS: dict[str, _Converter] = {
     "str": _Converter(r"[^/]+", unquote),
     "path": _Converter(r".+", unquote),
-    # The regexes below admit no '%', so decoding before converting is a no-op.
-    "int": _Converter(r"-?[0-9]+", int),
+    # The regexes below admit no '%', so decoding before converting is a no-op. They
+    # also make conversion safe: int() raises above sys.get_int_max_str_digits()
+    # digits (CVE-2020-10735), and 640 is the lowest limit that can be set.
+    "int": _Converter(r"-?[0-9]{1,640}", int),
     "float": _Converter(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?", float),
     "uuid": _Converter(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", uuid.UUID),
 }

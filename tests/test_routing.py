@@ -94,6 +94,13 @@ def test_int_converter() -> None:
             router.match("GET", f"/n/{bad}")
 
 
+def test_huge_int_does_not_match_instead_of_raising() -> None:
+    # int() raises ValueError above 4300 digits (CVE-2020-10735): that would be a 500.
+    router = make(("GET", "/n/:id<int>"), ("GET", "/n/:name"))
+    assert router.match("GET", "/n/" + "9" * 640).params == {"id": int("9" * 640)}
+    assert router.match("GET", "/n/" + "9" * 5000).params == {"name": "9" * 5000}
+
+
 def test_float_converter() -> None:
     router = make(("GET", "/f/:x<float>"))
     for text, value in (("1", 1.0), ("2.5", 2.5), ("-0.5", -0.5), ("1e+20", 1e20)):

@@ -1,0 +1,71 @@
+"""The layering rules of STYLE.md, checked on the source: one writer, imports one way."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "corkweb"
+
+
+def modules() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def imported(path: Path) -> set[str]:
+    """Absolute names of what ``path`` imports from corkweb (relative imports resolved)."""
+    tree = ast.parse(path.read_text())
+    package = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts[:-1])
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            names.add(mod)
+            names.update(f"{mod}.{a.name}" for a in node.names)
+    return names
+
+
+def test_only_the_corker_calls_transport_write() -> None:
+    offenders = []
+    for path in modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("write", "writelines", "sendfile")):
+                target = node.func.value
+                name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+                if "transport" in name and path.name != "corker.py":
+                    offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert offenders == []
+
+
+def test_wire_is_sans_io() -> None:
+    for path in (PACKAGE / "wire").glob("*.py"):
+        for name in imported(path):
+            root = name.split(".")[0]
+            assert root not in {"asyncio", "socket", "selectors", "threading", "ssl"}, (path, name)
+            if name.startswith("corkweb"):
+                assert name.startswith(("corkweb.wire", "corkweb.errors")), (path, name)
+
+
+def test_server_never_imports_the_app_or_the_router() -> None:
+    for path in (PACKAGE / "server").glob("*.py"):
+        for name in imported(path):
+            assert not name.startswith(("corkweb.app", "corkweb.routing", "corkweb.middleware")), (
+                path, name)
+
+
+def test_routing_is_pure() -> None:
+    for name in imported(PACKAGE / "routing.py"):
+        assert not name.startswith("corkweb") and name.split(".")[0] not in {"asyncio", "socket"}
+
+
+def test_modules_stay_small() -> None:
+    too_big = {p.name: n for p in modules() if (n := len(p.read_text().splitlines())) > 650}
+    assert too_big == {}

@@ -1,0 +1,105 @@
+"""Tier 3: a real server process — graceful SIGTERM/SIGINT, lifespan hooks, idle CPU."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+APP = Path(__file__).parent / "apps" / "shutdown_app.py"
+
+
+def start(port: int = 0) -> tuple[subprocess.Popen, int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, str(APP), str(port)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "on_start ran"
+    assert proc.stdout.readline().strip() == f"listening {port}"  # the readiness signal
+    return proc, port
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_during_slow_request_lets_it_finish(sig) -> None:
+    proc, port = start()
+    result: dict = {}
+
+    def slow() -> None:
+        result["r"] = httpx.get(f"http://127.0.0.1:{port}/slow", timeout=10)
+
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.3)  # the request is in flight
+    # an idle keep-alive connection must not hold the shutdown back
+    idle = socket.create_connection(("127.0.0.1", port))
+    idle.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert b"200 OK" in idle.recv(1000)
+    proc.send_signal(sig)
+    t.join(10)
+    out, err = proc.communicate(timeout=10)
+    idle.close()
+    assert result["r"].status_code == 200 and result["r"].text == "finished"
+    assert result["r"].headers["connection"] == "close"
+    assert proc.returncode == 0, err
+    assert "on_shutdown ran" in out
+
+
+def test_new_connections_are_refused_while_draining() -> None:
+    proc, port = start()
+    t = threading.Thread(target=lambda: httpx.get(f"http://127.0.0.1:{port}/slow", timeout=10))
+    t.start()
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+    t.join(10)
+    proc.communicate(timeout=10)
+    assert proc.returncode == 0
+
+
+def test_idle_server_uses_no_cpu() -> None:
+    proc, port = start()
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/")  # warm
+        time.sleep(0.2)
+        before = cpu_seconds(proc.pid)
+        time.sleep(2.0)
+        used = cpu_seconds(proc.pid) - before
+        assert used <= 0.02, f"idle server used {used:.3f}s of CPU in 2s"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
+
+
+def test_failing_on_start_hook_aborts_with_a_clear_message(tmp_path) -> None:
+    app = tmp_path / "bad_app.py"
+    app.write_text(
+        "from corkweb import App\n"
+        "app = App(templates=None)\n"
+        "@app.on_start\n"
+        "def boom():\n"
+        "    raise RuntimeError('database unreachable')\n"
+        "app.run(port=0)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run([sys.executable, str(app)], capture_output=True, text=True,
+                          env=env, timeout=20)
+    assert proc.returncode != 0
+    assert "on_start hook failed" in proc.stderr and "database unreachable" in proc.stderr
