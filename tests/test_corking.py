@@ -272,7 +272,7 @@ def test_corking_a_second_connection_flushes_the_first(loop) -> None:
 
     conn_b, tb = connect(app, loop)
     conn_b.data_received(get("/park"))
-    conn_a, ta = connect(app, loop, state=conn_b._state)
+    conn_a, ta = connect(app, loop, state=conn_b.state)
     conn_a.data_received(get("/go"))
     assert len(tb.writes) == 1 and len(ta.writes) == 2
     # A's first part went out before B's write, and A's end after it

@@ -78,17 +78,17 @@ def header_line(name: str | bytes, value: str | bytes | int) -> bytes:
     return name.encode("ascii") + b": " + raw + b"\r\n"
 
 
-_date_second = 0
+_date_second = -1
 _date_line = b""
 
 
-def date_line() -> bytes:
-    """``b"date: <IMF-fixdate>\\r\\n"`` (RFC 9110 §6.6.1), recomputed once per second."""
+def date_line(now: float | None = None) -> bytes:
+    """``b"date: <IMF-fixdate>\r\n"`` (RFC 9110 §6.6.1) for ``now`` (default: the time)."""
     global _date_second, _date_line
-    now = int(time.time())
-    if now != _date_second:
-        _date_second = now
-        _date_line = b"date: " + formatdate(now, usegmt=True).encode("ascii") + b"\r\n"
+    second = int(time.time() if now is None else now)
+    if second != _date_second:
+        _date_second = second
+        _date_line = b"date: " + formatdate(second, usegmt=True).encode("ascii") + b"\r\n"
     return _date_line
 
 
