@@ -100,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.loadgen == "wrk" and not wrk.available():
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     if not use_wrk:
-        print("wrk not found: using the Python load generator (slower; figures not comparable "
-              "with wrk's)")
+        why = "as asked" if a.loadgen == "python" else "wrk is not installed"
+        print(f"using the Python load generator ({why}): compare its figures only with each other")
     pinned = not a.no_pin and (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
     if not a.no_pin and not pinned:
         print("not pinning: needs 2 CPUs and taskset (util-linux)")
@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         "options": {
             "duration": a.duration, "warmup": a.warmup, "connections": a.connections,
             "idle_seconds": a.idle_seconds, "idle_connections": a.idle_connections,
+            "million_requests": a.million_requests,
             "loadgen": "wrk -t1" if use_wrk else "python", "pinned": pinned,
         },
         "servers": {},

@@ -45,6 +45,8 @@ class _HttpClient(asyncio.Protocol):
         self.depth = depth
         self.stats = stats
         self.buf = bytearray()
+        self.skip = 0  # bytes of a response body still to come
+        self.skipped_ok = True
         self.pending = 0
         self.sent_at = 0.0
         self.idle = asyncio.get_running_loop().create_future()
@@ -64,18 +66,34 @@ class _HttpClient(asyncio.Protocol):
         self.transport.write(self.request)
 
     def data_received(self, data: bytes) -> None:
+        if self.skip:  # PERF: the rest of a large body is counted, not buffered
+            if len(data) < self.skip:
+                self.skip -= len(data)
+                return
+            data = data[self.skip :]
+            self.skip = 0
+            self._answered(self.skipped_ok)
         self.buf += data
         while self.pending:
             size = _response_size(self.buf)
             if size is None:
                 return
-            if not self.buf.startswith(b"HTTP/1.1 2"):
-                self.stats.non_2xx += 1
+            ok = self.buf.startswith(b"HTTP/1.1 2")
+            if size > len(self.buf):  # head complete, body still to come
+                self.skip, self.skipped_ok = size - len(self.buf), ok
+                self.buf.clear()
+                return
             del self.buf[:size]
-            self.pending -= 1
-            self.stats.responses += 1
-            self.stats.latencies.append(time.perf_counter() - self.sent_at)
-        self._send()
+            self._answered(ok)
+
+    def _answered(self, ok: bool) -> None:
+        if not ok:
+            self.stats.non_2xx += 1
+        self.pending -= 1
+        self.stats.responses += 1
+        self.stats.latencies.append(time.perf_counter() - self.sent_at)
+        if not self.pending:
+            self._send()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.stats.sending:
@@ -85,7 +103,9 @@ class _HttpClient(asyncio.Protocol):
 
 
 def _response_size(buf: bytearray) -> int | None:
-    """Length of the first complete response in ``buf``, or None if it is not all there."""
+    """Length of the first response in ``buf``: known once its head is there if it has a
+    Content-Length (it may then exceed ``len(buf)``), else once it is complete; None until
+    then."""
     end = buf.find(b"\r\n\r\n")
     if end < 0:
         return None
@@ -94,8 +114,7 @@ def _response_size(buf: bytearray) -> int | None:
     i = head.find(b"\ncontent-length:")
     if i >= 0:
         j = head.find(b"\r", i + 1)
-        length = int(head[i + 16 : j if j > 0 else None])
-        return start + length if len(buf) >= start + length else None
+        return start + int(head[i + 16 : j if j > 0 else None])
     if b"\ntransfer-encoding: chunked" in head:
         pos = start
         while True:
@@ -182,7 +201,8 @@ class _IdleClient(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
-        if not self.answered.done() and _response_size(self.buf) is not None:
+        size = _response_size(self.buf)
+        if not self.answered.done() and size is not None and size <= len(self.buf):
             self.answered.set_result(self.buf.startswith(b"HTTP/1.1 2"))
 
     def connection_lost(self, exc: Exception | None) -> None:

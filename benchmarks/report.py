@@ -107,10 +107,33 @@ def _cell(entry: dict | None, key, fmt: str) -> str:
         return "—"
     if "error" in entry:
         return "failed"
+    value = _get(entry, key)
+    return "—" if value is None else format(value, fmt)
+
+
+def _get(entry: dict | None, key) -> float | None:
+    if not entry or "error" in entry:
+        return None
     value = entry
     for k in key if isinstance(key, tuple) else (key,):
         value = value.get(k) if isinstance(value, dict) else None
-    return "—" if value is None else format(value, fmt)
+    return value
+
+
+def _ratio(results: dict, workload: str, key, peers: list[str], higher: bool) -> str:
+    servers = results["servers"]
+    mine = _get(servers["corkweb"]["workloads"].get(workload), key)
+    theirs = [(v, n) for n in peers if (v := _get(servers[n]["workloads"].get(workload), key))]
+    if not mine or not theirs:
+        return "—"
+    value, best = max(theirs) if higher else min(theirs)
+    return f"{mine / value:.2f} ({_label(best)})"
+
+
+def _short(error: str, limit: int = 100) -> str:
+    """An error message fit for a table cell (the full text is in results.json)."""
+    text = " ".join(error.split()).replace("|", "/")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -143,13 +166,24 @@ def markdown(results: dict) -> str:
     wls = _workloads(results, names)
     cork = "corkweb" in names
 
-    def workload_table(title: str, key, fmt: str, goals: bool = False) -> None:
+    def workload_table(title: str, key, fmt: str, goals: bool = False, higher=False) -> None:
+        """Servers side by side; with corkweb and a peer, how corkweb compares with the
+        best peer (its figure over theirs); with ``goals``, DESIGN.md §5's goal."""
+        peers = [n for n in names if n != "corkweb"]
+        compare = cork and bool(peers)
         header = ["workload", *(_label(n) for n in names)]
+        if compare:
+            header.append("corkweb ÷ best peer")
         if goals:
             header += ["corkweb goal", "corkweb meets it"]
         rows = []
         for w in wls:
-            row = [w.title] + [_cell(servers[n]["workloads"].get(w.name), key, fmt) for n in names]
+            cells = [_cell(servers[n]["workloads"].get(w.name), key, fmt) for n in names]
+            if all(c in ("—", "failed") for c in cells) and not goals:
+                continue  # e.g. no latency for pipelined requests or WebSocket messages
+            row = [w.title, *cells]
+            if compare:
+                row.append(_ratio(results, w.name, key, peers, higher))
             if goals:
                 mine = servers["corkweb"]["workloads"].get(w.name, {}) if cork else {}
                 value = mine.get("cpu_us")
@@ -163,7 +197,7 @@ def markdown(results: dict) -> str:
 
     if wls:
         workload_table("Server CPU µs per request (lower is better)", "cpu_us", ".1f", goals=True)
-        workload_table("Requests per second", "rps", ",.0f")
+        workload_table("Requests per second (higher is better)", "rps", ",.0f", higher=True)
         workload_table("Latency p50 (ms)", ("latency_ms", "p50"), ".2f")
         workload_table("Latency p99 (ms)", ("latency_ms", "p99"), ".2f")
         header = ["workload", *(_label(n) for n in names)]
@@ -175,7 +209,7 @@ def markdown(results: dict) -> str:
                 if e is None:
                     row.append("—")
                 elif "error" in e:
-                    row.append(e["error"][:160].replace("|", "/").replace("\n", " "))
+                    row.append(_short(e["error"]))
                 else:
                     sock = ", ".join(f"{k} {v}" for k, v in e["socket_errors"].items()) or "0"
                     row.append(f"{e['non_2xx']} / {sock}")
@@ -191,7 +225,7 @@ def markdown(results: dict) -> str:
         for n in have:
             e = servers[n][key]
             if "error" in e:
-                error = e["error"][:160].replace("|", "/")
+                error = _short(e["error"])
                 rows.append([_label(n), error] + [""] * (len(columns) - 1))
             else:
                 rows.append([_label(n)] + [_cell(e, c[1], c[2]) for c in columns])
@@ -214,11 +248,13 @@ def markdown(results: dict) -> str:
         + ("met" if e["kib_per_connection"] <= CONN_MEMORY_GOAL else "**not met**"),
     )
     extra_table(
-        "million", "RSS over a million plaintext requests",
+        "million", f"RSS over {opts.get('million_requests', 1_000_000):,} plaintext requests",
         [("requests", "requests", ",d"), ("RSS before (MiB)", "rss_before_mib", ".1f"),
-         ("RSS after (MiB)", "rss_after_mib", ".1f"), ("growth (KiB)", "growth_kib", ",.0f")],
+         ("RSS after (MiB)", "rss_after_mib", ".1f"), ("growth (KiB)", "growth_kib", ",.0f"),
+         ("growth after the first 10 s (KiB)", "growth_after_first_slice_kib", ",.0f")],
         lambda e: "corkweb goal: no memory growth — "
-        + ("met" if e["growth_kib"] <= 1024 else "**not met** (more than 1 MiB)"),
+        + ("met" if e["growth_after_first_slice_kib"] <= 1024
+           else "**not met** (more than 1 MiB after the first 10 s)"),
     )
     out.append(
         "\nMethod: see `benchmarks/README.md`. Figures vary from run to run by a few per cent;"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks import loadgen, procstat, wrk, wsclient
-from benchmarks.servers import HOST, RunningServer, Server
+from benchmarks.servers import HOST, RunningServer, Server, pin
 from benchmarks.workloads import HTTP_WORKLOADS, STATIC_FILES, Workload, check
 
 SERVER_CPU = 0
@@ -55,8 +55,6 @@ def prepare(opts: Options) -> None:
 
 
 def _client_pin(opts: Options) -> list[str]:
-    from benchmarks.servers import pin
-
     return pin(CLIENT_CPU if opts.pinned else None)
 
 
@@ -129,13 +127,17 @@ def measure_workload(server: Server, w: Workload, opts: Options) -> dict:
         problem = check(HOST, srv.port, w)
         if problem:
             return {"error": f"wrong answer: {problem}"}
-        _load(srv, w, opts.warmup, opts)
         marks: dict[str, float] = {}
 
         def start() -> None:
             marks["cpu"] = procstat.cpu_seconds(srv.pid)
 
-        result = _load(srv, w, opts.duration, opts, on_start=start)
+        try:
+            _load(srv, w, opts.warmup, opts)
+            result = _load(srv, w, opts.duration, opts, on_start=start)
+        except OSError as e:  # the clients could not connect, or lost the connection
+            died = "" if srv.alive() else f"; server died: {srv.why()}"
+            return {"error": f"{type(e).__name__}: {e}{died}"}
         used = procstat.cpu_seconds(srv.pid) - marks["cpu"]
         if w.pipeline > 1:
             result["latency_ms"] = {}  # wrk times a batch of pipelined requests, not each one
@@ -198,6 +200,9 @@ def measure_million(server: Server, opts: Options) -> dict:
             samples.append((total, procstat.rss_bytes(srv.pid)))
         after = samples[-1][1]
         return {
+            # The first slice may still fill caches and allocator pools: growth after it
+            # is what a leak would show.
+            "growth_after_first_slice_kib": (after - samples[0][1]) / 1024,
             "requests": total,
             "seconds": time.monotonic() - started,
             "rss_before_mib": before / 2**20,

@@ -77,7 +77,8 @@ class _WsEcho(asyncio.Protocol):
                 self.buf = buf
                 return
             if not buf.startswith(b"HTTP/1.1 101"):
-                self.ready.set_exception(ConnectionError(buf[:end].decode("latin-1")))
+                status = buf[:end].split(b"\r\n", 1)[0].decode("latin-1")
+                self.ready.set_exception(ConnectionError(f"handshake refused: {status}"))
                 self.transport.close()
                 return
             self.handshaken = True
