@@ -19,9 +19,8 @@ import inspect
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
 
-from .errors import BadRequest, CorkwebError
+from .body import BodyReader, ClientDisconnected
 from .wire.cookies import cookie_line
 from .wire.writer import CONTINUE, LAST_CHUNK, chunk, header_line, status_line
 
@@ -43,10 +42,6 @@ _KEEP_ALIVE = b"connection: keep-alive\r\n"
 _CHUNKED = b"transfer-encoding: chunked\r\n"
 # Headers whose framing meaning corkweb owns (RFC 9112 §6): user values are not copied.
 _FRAMING = frozenset(("content-length", "transfer-encoding", "connection"))
-
-
-class ClientDisconnected(CorkwebError, ConnectionError):
-    """The client went away before the request body was complete."""
 
 
 class ResponseOptions:
@@ -71,7 +66,7 @@ class ResponseOptions:
         self.debug = debug
 
 
-class Response:
+class Response(BodyReader):
     """The answer to one request, bound to its connection."""
 
     # PERF: no __slots__ here. Most fields of a response are used only by streaming, body
@@ -80,16 +75,13 @@ class Response:
     _length = -1
     _offset = 0
     _chunked = False
-    _continue_sent = False
-    _body: list[bytes] | None = None
-    _body_error: BaseException | None = None
-    _waiters: list[asyncio.Future[Any]] | None = None
-    _on_data: Callable[..., Any] | None = None
     _on_aborted: Callable[..., Any] | None = None
     _on_writable: Callable[..., Any] | None = None
     _task: asyncio.Task[Any] | None = None
     _upgrade: Any = None
     _erroring = False
+    _before_head: list[Callable[[Response], Any]] | None = None
+    _on_finish: list[Callable[[Response], Any]] | None = None
     #: True once the client went away before the response was complete.
     aborted = False
 
@@ -184,8 +176,45 @@ class Response:
         self._headers = None
         self._ct = False
 
+    def before_head(self, callback: Callable[[Response], Any]) -> Response:
+        """Call ``callback(res)`` just before the head is serialised (it may still add
+        headers or change the status): for middleware that decorates every response."""
+        if self._state != PENDING:
+            raise RuntimeError("before_head() after the response head was sent")
+        if self._before_head is None:
+            self._before_head = [callback]
+        else:
+            self._before_head.append(callback)
+        return self
+
+    def on_finish(self, callback: Callable[[Response], Any]) -> Response:
+        """Call ``callback(res)`` once the response is complete (all of it is queued for the
+        client): for logging and timing. Not called for an aborted response."""
+        if self._on_finish is None:
+            self._on_finish = [callback]
+        else:
+            self._on_finish.append(callback)
+        return self
+
+    @property
+    def status(self) -> int:
+        """The status code set so far (200 unless changed)."""
+        return self._code
+
+    def _run_before_head(self) -> None:
+        hooks, self._before_head = self._before_head, None
+        for hook in hooks or ():
+            hook(self)
+
+    def _finished(self) -> None:
+        hooks, self._on_finish = self._on_finish, None
+        for hook in hooks or ():
+            self._conn.call_user(hook, self)
+
     def _head(self, framing: bytes, default_ct: bytes | None) -> bytes:
         """Serialise the head once; ``framing`` is the content-length or chunked line."""
+        if self._before_head is not None:
+            self._run_before_head()
         req = self._req
         parts = [self._status, self._conn.state.date]
         if self._headers is not None:
@@ -240,6 +269,8 @@ class Response:
         if self._state == STREAMING:
             self._end_stream(body)
             return self
+        if self._before_head is not None:
+            self._run_before_head()
         code = self._code
         req = self._req
         conn = self._conn
@@ -261,6 +292,8 @@ class Response:
         self._state = DONE
         conn.write(data)
         conn.response_done(self)
+        if self._on_finish is not None:
+            self._finished()
         return self
 
     def end_without_body(self, end_connection: bool = False) -> Response:
@@ -413,6 +446,8 @@ class Response:
             self._close = True
         self._state = DONE
         conn.response_done(self)
+        if self._on_finish is not None:
+            self._finished()
 
     def try_end(self, message: Any, total_size: int,
                 end_connection: bool = False) -> tuple[bool, bool]:
@@ -442,6 +477,8 @@ class Response:
         if done:
             self._state = DONE
             conn.response_done(self)
+            if self._on_finish is not None:
+                self._finished()
         return (conn.writable, done)
 
     def get_write_offset(self) -> int:
@@ -463,115 +500,6 @@ class Response:
     def has_responded(self) -> bool:
         """True once the response was ended (or the client went away)."""
         return self._state == DONE
-
-    # -- reading the request body ---------------------------------------------------------
-
-    def on_data(self, handler: Callable[[Response, bytes, bool], Any]) -> Response:
-        """Stream the body: ``handler(res, chunk, is_end)`` per chunk, ``is_end`` on the last.
-
-        Chunks that arrived before the handler was attached are delivered at once, so an
-        ``await`` before ``on_data`` never loses body bytes.
-        """
-        if self._on_data is not None or self._waiters is not None:
-            raise RuntimeError("the request body is already being read")
-        self._on_data = handler
-        self.write_continue()
-        pending, self._body = self._body, None
-        if pending:
-            for piece in pending:
-                handler(self, piece, False)
-        if self._body_done:
-            handler(self, b"", True)
-        elif self._body_error is not None:
-            raise self._body_error
-        return self
-
-    def get_data(self) -> asyncio.Future[bytes]:
-        """Await the whole body: ``body = await res.get_data()`` (``bytes``; socketify gave a
-        ``BytesIO``)."""
-        if self._on_data is not None:
-            raise RuntimeError("the request body is being streamed through on_data")
-        fut: asyncio.Future[bytes] = self._conn.loop.create_future()
-        if self._body_error is not None:
-            fut.set_exception(self._body_error)
-        elif self._body_done:
-            fut.set_result(self._joined_body())
-        else:
-            if self._waiters is None:
-                self._waiters = []
-            self._waiters.append(fut)
-            self.write_continue()
-        return fut
-
-    def _joined_body(self) -> bytes:
-        body = self._body
-        if body is None:
-            return b""
-        if len(body) != 1:
-            self._body = body = [b"".join(body)]
-        return body[0]
-
-    async def get_text(self, encoding: str = "utf-8") -> str:
-        """The body decoded as text; undecodable bytes answer 400."""
-        data = await self.get_data()
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError as exc:
-            raise BadRequest(f"request body is not valid {encoding}: {exc.reason}") from None
-
-    async def get_json(self) -> Any:
-        """The body parsed as JSON (``None`` when empty); invalid JSON answers 400."""
-        data = await self.get_data()
-        if not data:
-            return None
-        try:
-            return self._conn.options.json_loads(data)
-        except ValueError as exc:
-            raise BadRequest(f"request body is not valid JSON: {exc}") from None
-
-    async def get_form_urlencoded(self, encoding: str = "utf-8") -> dict[str, str]:
-        """An ``application/x-www-form-urlencoded`` body as a dict (last value of each key)."""
-        text = await self.get_text(encoding)
-        try:
-            return dict(parse_qsl(text, keep_blank_values=True, encoding=encoding,
-                                  errors="strict", max_num_fields=10_000))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BadRequest(f"invalid form body: {exc}") from None
-
-    # called by the connection -----------------------------------------------------------
-
-    def _feed(self, piece: bytes) -> None:
-        handler = self._on_data
-        if handler is not None:
-            handler(self, piece, False)
-        elif self._body is None:
-            self._body = [piece]
-        else:
-            self._body.append(piece)
-
-    def _feed_end(self) -> None:
-        self._body_done = True
-        handler = self._on_data
-        if handler is not None:
-            handler(self, b"", True)
-        waiters, self._waiters = self._waiters, None
-        if waiters:
-            body = self._joined_body()
-            for fut in waiters:
-                if not fut.done():
-                    fut.set_result(body)
-
-    def _fail_body(self, exc: BaseException) -> bool:
-        """The body cannot complete; returns True if a reader was told (it will answer)."""
-        self._body_error = exc
-        self._close = True
-        told = False
-        waiters, self._waiters = self._waiters, None
-        for fut in waiters or ():
-            if not fut.done():
-                fut.set_exception(exc)
-                told = True
-        return told
 
     # -- connection-level -----------------------------------------------------------------
 
