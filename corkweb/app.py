@@ -224,7 +224,7 @@ class App(RouteGroup):
         return fn
 
     def template(self, engine: Any) -> None:
-        """Use ``engine`` (any object with ``render(name, **context) -> str``) for ``res.render``."""
+        """Use ``engine`` (an object with ``render(name, **context) -> str``) for res.render."""
         self._check_open("set the template engine")
         if not callable(getattr(engine, "render", None)):
             raise TypeError("a template engine needs a render(name, **context) method")
@@ -378,7 +378,7 @@ class App(RouteGroup):
         server = self._server_for()
 
         def announce(addresses: list[Any]) -> None:
-            for (opts, handler), address in zip(listens, addresses):
+            for (_opts, handler), address in zip(listens, addresses, strict=False):
                 if isinstance(address, tuple):
                     info = {"host": address[0], "port": address[1]}
                 else:

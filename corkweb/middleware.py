@@ -24,9 +24,10 @@ Middleware = Callable[[Any, Any, Any], Any]
 
 def is_async(fn: Callable[..., Any]) -> bool:
     """True for ``async def`` functions and objects whose ``__call__`` is one."""
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-        getattr(fn, "__call__", None)
-    )
+    if inspect.iscoroutinefunction(fn):
+        return True
+    # a callable object whose __call__ is a coroutine function
+    return inspect.iscoroutinefunction(type(fn).__dict__.get("__call__"))
 
 
 def takes_data(fn: Callable[..., Any]) -> bool:

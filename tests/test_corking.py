@@ -6,10 +6,10 @@ import asyncio
 import threading
 
 import pytest
+from conftest import parse_responses
+from protocol_helpers import connect, get, settle
 
 from corkweb import App, middleware
-from protocol_helpers import connect, get, settle
-from conftest import parse_responses
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import time
 
 import httpx
 import pytest
-
 from conftest import parse_responses, raw_exchange
+
 from corkweb import App, HTTPError, Limits
 
 

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import parse_responses
 
 pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed")

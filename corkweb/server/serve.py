@@ -179,7 +179,10 @@ def run(
             try:
                 loop.add_signal_handler(sig, request_stop, sig.name)
             except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows, threads
-                signal.signal(sig, lambda *_: loop.call_soon_threadsafe(request_stop, sig.name))
+                def forward(*_: Any, name: str = sig.name) -> None:
+                    loop.call_soon_threadsafe(request_stop, name)
+
+                signal.signal(sig, forward)
         if on_listen is not None:
             on_listen(addresses)
         try:

@@ -45,7 +45,8 @@ _VALID_HOSTS_MAX = 256
 _ABSOLUTE_RE = re.compile(rb"[A-Za-z][A-Za-z0-9+.\-]*://([^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?")
 
 # Header names the parser must look at; the rest are stored untouched.
-_HOST, _CL, _TE, _EXPECT, _UPGRADE = b"host", b"content-length", b"transfer-encoding", b"expect", b"upgrade"
+_HOST, _CL, _TE = b"host", b"content-length", b"transfer-encoding"
+_EXPECT, _UPGRADE = b"expect", b"upgrade"
 _WATCHED = frozenset((_HOST, _CL, _TE, _EXPECT, _UPGRADE))
 
 

@@ -53,7 +53,8 @@ def status_line(status: int | str | bytes) -> bytes:
 
 def token_ok(name: str) -> bool:
     # RFC 9110 §5.1 field-name = token; checked on the rare path only (names users pass).
-    return bool(name) and all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in name) and name.isascii()
+    return (bool(name) and name.isascii()
+            and all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in name))
 
 
 def header_line(name: str | bytes, value: str | bytes | int) -> bytes:
