@@ -247,7 +247,7 @@ class App(RouteGroup):
                                                         auto_reload=self.debug)
         return self._template_engine
 
-    def url_for(self, name: str, **params: Any) -> str:
+    def url_for(self, name: str, /, **params: Any) -> str:
         """The path of the route registered with ``name``, parameters filled in."""
         return self._router.url_for(name, **params)
 
