@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 from .errors import BadRequest, CorkwebError
 
 if TYPE_CHECKING:
-    from .response import Response
+    pass
 
 __all__ = ["BodyReader", "ClientDisconnected"]
 
@@ -44,7 +44,7 @@ class BodyReader:
         def write_continue(self) -> Any: ...  # defined by Response
 
 
-    def on_data(self, handler: Callable[[Response, bytes, bool], Any]) -> BodyReader:
+    def on_data(self, handler: Callable[[Any, bytes, bool], Any]) -> BodyReader:
         """Stream the body: ``handler(res, chunk, is_end)`` per chunk, ``is_end`` on the last.
 
         Chunks that arrived before the handler was attached are delivered at once, so an
