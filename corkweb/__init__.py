@@ -7,6 +7,8 @@ See ``docs/corking.md`` for the contract.
 from __future__ import annotations
 
 from .app import App, RouteGroup
+from .compression import Compression
+from .cors import CORS
 from .errors import (
     AppFrozenError,
     BadRequest,
@@ -22,8 +24,13 @@ from .errors import (
     Unauthorized,
 )
 from .middleware import middleware
+from .multipart import FormData, MultipartReader, Part, UploadFile
 from .request import Request
 from .response import ClientDisconnected, Response
+from .sessions import Session, Sessions, get_session
+from .sse import Event, EventStream, stream_events
+from .static import StaticFiles
+from .websocket import CompressOptions, OpCode, SendStatus, WebSocket
 from .wire.limits import Limits
 
 __version__ = "0.1.0"
@@ -34,6 +41,10 @@ __all__ = [
     "Request",
     "Response",
     "Limits",
+    "WebSocket",
+    "OpCode",
+    "SendStatus",
+    "CompressOptions",
     "middleware",
     "CorkwebError",
     "HTTPError",
@@ -49,4 +60,18 @@ __all__ = [
     "AppFrozenError",
     "ClientDisconnected",
     "__version__",
+    # batteries (issue 6)
+    "StaticFiles",
+    "FormData",
+    "UploadFile",
+    "MultipartReader",
+    "Part",
+    "EventStream",
+    "Event",
+    "stream_events",
+    "CORS",
+    "Compression",
+    "Sessions",
+    "Session",
+    "get_session",
 ]

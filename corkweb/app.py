@@ -12,20 +12,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from . import errors
 from .error_handling import ErrorHandlers
 from .json import make_dumps
 from .middleware import compose, is_async
+from .pubsub import PubSub
 from .response import ResponseOptions
 from .routing import MethodNotAllowed as _NoMethod
 from .routing import NotFound as _NoRoute
 from .routing import Router
+from .server.http import HTTPConnection
 from .server.serve import Server, new_event_loop
 from .server.serve import run as serve_forever
+from .server.websocket import websocket_upgrade
+from .templating import Jinja2Templates, load_builtin_pages, make_renderers, resolve_folders
+from .websocket import WebSocketRoute, publish_frame
 from .wire.limits import Limits
 
 __all__ = ["App", "RouteGroup"]
@@ -96,6 +103,26 @@ class RouteGroup:
             name: str | None = None) -> Any:
         return self.route("ANY", path, handler, name=name)
 
+    # -- WebSocket (issue 5) --------------------------------------------------------------
+
+    def ws(self, path: str, behavior: dict[str, Any] | None = None) -> WebSocketRoute:
+        """A WebSocket route (socketify's ``app.ws``): behaviours in a dict, or set later
+        with the returned route's decorators (``@chat.on_message``). See docs/websockets.md."""
+        return self.app._add_ws(self.prefix + path, behavior, self.middlewares)
+
+    # -- static files (corkweb/static.py) ----------------------------------------------------
+    def static(self, prefix: str, directory: str | os.PathLike[str], **options: Any) -> Any:
+        """Serve the files of ``directory`` under ``prefix`` (``GET prefix/:file<path>``).
+
+        Options: ``index``, ``max_age``, ``precompressed``, ``allow_hidden``, ``inline_max``;
+        see ``docs/static-files.md``. Returns the :class:`corkweb.static.StaticFiles` handler.
+        """
+        from .static import StaticFiles
+
+        files = StaticFiles(directory, **options)
+        files.register(self, prefix)
+        return files
+
 
 @dataclass
 class _RouteSpec:
@@ -114,12 +141,16 @@ class App(RouteGroup):
     ``App(templates="templates", limits=Limits(...), json_option=..., json_default=...,
     debug=False)``. Register routes with the decorators (``@app.get("/")``) or directly
     (``app.get("/", handler)``), then ``app.run(port=3000)``.
+
+    ``templates``: a folder (or a list) of Jinja2 templates for ``res.render``; a relative one
+    is found next to the module creating the App, then in the current directory. The default
+    ``"templates"`` may be missing; ``None`` means no templates (docs/templates.md).
     """
 
     def __init__(
         self,
         *,
-        templates: str | os.PathLike[str] | None = "templates",
+        templates: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None = "templates",
         limits: Limits | None = None,
         json_option: int | None = None,
         json_default: Callable[[Any], Any] | None = None,
@@ -128,7 +159,9 @@ class App(RouteGroup):
         super().__init__(self, "", ())
         self.debug = debug
         self.limits = limits or Limits()
-        self._templates_dir = templates
+        # -- templates (issue 4): relative folders are found next to the creating module.
+        caller = sys._getframe(1).f_globals.get("__file__")
+        self._templates_dir = resolve_folders(templates, caller)
         self._template_engine: Any = None
         self._json_dumps = make_dumps(json_option, json_default)
         self._specs: list[_RouteSpec] = []
@@ -142,6 +175,8 @@ class App(RouteGroup):
         self._frozen = False
         self._options: ResponseOptions | None = None
         self._server: Server | None = None
+        # -- running (issue 7): the connection class; the access log swaps in a subclass.
+        self._protocol_class: type[HTTPConnection] = HTTPConnection
 
     def __repr__(self) -> str:
         return f"<App routes={len(self._specs)} frozen={self._frozen}>"
@@ -223,29 +258,58 @@ class App(RouteGroup):
         self._on_shutdown.append(fn)
         return fn
 
+    # -- templates (issue 4; see templating.py) ---------------------------------------------
+
     def template(self, engine: Any) -> None:
-        """Use ``engine`` (an object with ``render(name, **context) -> str``) for res.render."""
+        """Use ``engine`` for ``res.render``: any object with ``render(name, **context) -> str``
+        (and optionally ``render_string``, ``render_async`` with ``is_async``), a
+        :class:`corkweb.templating.Jinja2Templates`, or a :class:`jinja2.Environment`."""
         self._check_open("set the template engine")
         if not callable(getattr(engine, "render", None)):
-            raise TypeError("a template engine needs a render(name, **context) method")
+            if not callable(getattr(engine, "get_template", None)):
+                raise TypeError("a template engine needs a render(name, **context) method")
+            engine = Jinja2Templates.from_env(engine)  # a jinja2.Environment
         self._template_engine = engine
 
     @property
     def template_env(self) -> Any:
-        """The Jinja2 environment (for filters, globals, tests), created on first use."""
+        """The Jinja2 environment, for filters, globals and tests (``templates`` folder or
+        ``app.template(...)``); created on first use."""
         engine = self._engine()
         if engine is None:
-            raise RuntimeError("no templates folder: create the App with templates=<folder>")
-        return getattr(engine, "env", None)
+            raise RuntimeError("no templates folder was found: create the App with "
+                               "templates=<folder> or call app.template(engine)")
+        env = getattr(engine, "env", None)
+        if env is None:
+            raise RuntimeError(f"the template engine {engine!r} has no Jinja2 environment")
+        return env
 
     def _engine(self) -> Any:
         if self._template_engine is None and self._templates_dir is not None:
-            from .templating import Jinja2Templates
-
-            if os.path.isdir(self._templates_dir):
-                self._template_engine = Jinja2Templates(self._templates_dir,
-                                                        auto_reload=self.debug)
+            self._template_engine = Jinja2Templates(self._templates_dir,
+                                                    auto_reload=self.debug)
         return self._template_engine
+
+    def static_url(self, path: str) -> str:
+        """The URL of ``path`` in the first ``app.static(prefix, folder)`` mount, e.g.
+        ``static_url("site.css") == "/static/site.css"`` (also a template global)."""
+        prefix = self._static_prefix
+        if prefix is None:
+            from .static import StaticFiles
+
+            for spec in self._specs:
+                if isinstance(spec.handler, StaticFiles):
+                    prefix = spec.path.rsplit("/", 1)[0]
+                    break
+            else:
+                raise LookupError("static_url(): no static files are mounted (app.static)")
+            if self._frozen:
+                self._static_prefix = prefix
+        return prefix + "/" + quote(path.lstrip("/"), safe="/:@!$&'()*+,;=?#~")
+
+    _static_prefix: str | None = None
+
+    # -- end of the templates block ------------------------------------------------------------
 
     def url_for(self, name: str, /, **params: Any) -> str:
         """The path of the route registered with ``name``, parameters filled in."""
@@ -270,12 +334,19 @@ class App(RouteGroup):
             router.add(spec.method, spec.path, _Entry(chain, is_async(spec.handler)), spec.name)
         router.freeze()
         self._static = router.static_table
+        # -- templates (issue 4): bind the engine and the helpers once; compile error pages.
         engine = self._engine()
-        render = None
+        renderers = None
         if engine is not None:
-            render = _render_with(engine)
-        self._options = ResponseOptions(json_dumps=self._json_dumps, render=render,
-                                        debug=self.debug)
+            renderers = make_renderers(engine, {"url_for": self.url_for,
+                                                "static_url": self.static_url})
+        load_builtin_pages()
+        self._options = ResponseOptions(
+            json_dumps=self._json_dumps, debug=self.debug,
+            render=renderers.render if renderers else None,
+            render_async=renderers.render if renderers and renderers.is_async else None,
+            render_string=renderers.render_string if renderers else None,
+        )
         self._frozen = True
 
     def handle(self, res: Any, req: Any) -> Any:
@@ -360,41 +431,110 @@ class App(RouteGroup):
         self.freeze()
         if self._server is None:
             self._server = Server(self.handle, error_handler=self._errors,
-                                  options=self._options, limits=self.limits)
+                                  options=self._options, limits=self.limits,
+                                  upgrade_handler=websocket_upgrade if self._pubsub_hub
+                                  is not None else None,
+                                  protocol_class=self._protocol_class)
         return self._server
 
+    # -- WebSocket (issue 5) ----------------------------------------------------------------
+
+    _pubsub_hub: PubSub | None = None
+
+    @property
+    def pubsub(self) -> PubSub:
+        """The topics of this process (``PubSub(backend)`` can be assigned before serving)."""
+        if self._pubsub_hub is None:
+            self._pubsub_hub = PubSub()
+        return self._pubsub_hub
+
+    @pubsub.setter
+    def pubsub(self, hub: PubSub) -> None:
+        self._check_open("replace the pub/sub hub")
+        self._pubsub_hub = hub
+
+    def _add_ws(self, path: str, behavior: dict[str, Any] | None,
+                middlewares: Iterable[Callable[..., Any]] = ()) -> WebSocketRoute:
+        self._check_open(f"add WebSocket route {path}")
+        route = WebSocketRoute(path, behavior, self.pubsub, self._json_dumps)
+        # A GET route like any other: parameters, groups and middleware apply to it.
+        self.route("GET", path, route.handle, middlewares=middlewares)
+        return route
+
+    def publish(self, topic: str, message: Any, opcode: int | None = None,
+                compress: bool = False) -> bool:
+        """Send ``message`` to every subscriber of ``topic``; the frame is built once."""
+        return self.pubsub.publish(topic, publish_frame(self._json_dumps, message, opcode)) > 0
+
+    def num_subscribers(self, topic: str) -> int:
+        """Subscribers of ``topic`` in this process."""
+        return self.pubsub.num_subscribers(topic)
+
     def run(self, host: str | None = None, port: int | None = None, *, uds: str | None = None,
-            ssl: Any = None) -> None:
-        """Serve in this process until SIGINT or SIGTERM, then drain and return.
+            ssl: Any = None, workers: int = 1, reload: bool = False,
+            reload_dirs: Iterable[str] = (), access_log: bool | str = False,
+            reuse_port: bool | None = None, backlog: int = 2048) -> None:
+        """Serve until SIGINT or SIGTERM, then drain and return.
 
         With no arguments, the sockets given to ``listen()`` are used, else port 3000 on
-        127.0.0.1.
+        127.0.0.1. ``ssl`` is an ``ssl.SSLContext`` (see ``corkweb.server.tls``).
+
+        ``workers=N`` (N > 1) or ``reload=True`` turn this process into a supervisor that runs
+        the same command N times as worker processes (``docs/deployment.md``): the code before
+        ``app.run()`` runs again in each worker. ``access_log`` is ``True`` (default format) or
+        a format string for the ``corkweb.access`` logger.
         """
         listens = list(self._listens)
         if host is not None or port is not None or uds is not None or not listens:
             opts: dict[str, Any] = {"uds": uds} if uds else {
                 "host": host or "127.0.0.1", "port": 3000 if port is None else port}
             listens.append((opts, None))
+        # -- running for real (issue 7): access log, worker processes, supervisor ------------
+        from .server import workers as _workers
+
+        if access_log:
+            from .server.access_log import access_log_protocol
+
+            self._protocol_class = access_log_protocol(
+                None if access_log is True else str(access_log))
+        inherited = _workers.worker_sockets()
+        if inherited is None and (workers > 1 or reload):
+            def ready(addresses: list[Any]) -> None:
+                for (_opts, handler), address in zip(listens, addresses, strict=False):
+                    if handler is not None:
+                        handler(_listen_info(address))
+
+            code = _workers.supervise(
+                [opts for opts, _ in listens], workers=workers, reuse_port=reuse_port,
+                backlog=backlog, shutdown_timeout=self.limits.drain_timeout + 5.0,
+                reload=reload, reload_dirs=list(reload_dirs), on_ready=ready)
+            if code:
+                raise SystemExit(code)
+            return
+        if inherited is not None:  # a worker: serve the supervisor's sockets
+            listens = [({"sock": sock}, None) for sock in inherited]
+        # -- end of the issue 7 block --------------------------------------------------------
         server = self._server_for()
 
         def announce(addresses: list[Any]) -> None:
             for (_opts, handler), address in zip(listens, addresses, strict=False):
-                if isinstance(address, tuple):
-                    info = {"host": address[0], "port": address[1]}
-                else:
-                    info = {"uds": address}
-                log.info("corkweb listening on %s", info)
+                info = _listen_info(address)
+                # (issue 7) in a worker, the supervisor announces the address once for all
+                (log.debug if inherited is not None else log.info)("corkweb listening on %s", info)
                 if handler is not None:
                     handler(info)
+            _workers.notify_ready()
 
         serve_forever(
             server,
-            [{**opts, "ssl": ssl} for opts, _ in listens],
+            [{**opts, "ssl": ssl, "backlog": backlog} for opts, _ in listens],
             on_start=self._on_start,
             on_shutdown=self._on_shutdown,
             on_listen=announce,
             loop=new_event_loop(),
         )
+        if inherited is not None:  # (issue 7) a worker: see workers.ignore_stop_signals
+            _workers.ignore_stop_signals()
 
     async def start(self, host: str = "127.0.0.1", port: int = 0, **kwargs: Any) -> list[Any]:
         """Start serving on the running loop (for embedding and tests); see ``stop``."""
@@ -425,8 +565,9 @@ class _Entry:
         self.is_async = is_async
 
 
-def _render_with(engine: Any) -> Callable[[str, dict[str, Any]], str]:
-    def render(name: str, context: dict[str, Any]) -> str:
-        return str(engine.render(name, **context))
+def _listen_info(address: Any) -> dict[str, Any]:
+    """What a ``listen()`` handler receives: ``{"host", "port"}`` or ``{"uds"}``."""
+    if isinstance(address, tuple):
+        return {"host": address[0], "port": address[1]}
+    return {"uds": address}
 
-    return render

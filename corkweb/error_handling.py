@@ -10,7 +10,9 @@
 Without a handler, an ``HTTPError`` is answered with its status and message, and any other
 exception is logged with its traceback on ``corkweb.error`` and answered 500. The body is JSON,
 HTML or plain text following the request's ``Accept`` header; in debug mode a 500 shows the
-traceback.
+traceback. A template error (a missing template, a syntax error, an error raised while
+rendering) is logged with the template and the line; in debug mode the HTML answer is the
+debug page (``corkweb/templates/debug.html``) showing the template's source around that line.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 import orjson
 
 from .errors import HTTPError, reason_phrase
+from .templating import TemplateErrorInfo, builtin_page, template_error_info
 
 __all__ = ["ErrorHandlers", "render_error"]
 
@@ -42,8 +45,13 @@ def _wants(req: Any) -> str:
 
 
 def render_error(res: Any, req: Any, status: int, message: str,
-                 headers: list[tuple[str, str]] | None = None, detail: str | None = None) -> None:
-    """Answer ``status`` with ``message`` in the format the client accepts."""
+                 headers: list[tuple[str, str]] | None = None, detail: str | None = None,
+                 template: TemplateErrorInfo | None = None) -> None:
+    """Answer ``status`` with ``message`` in the format the client accepts.
+
+    ``detail`` (a traceback) and ``template`` (where a template error is) are shown only in
+    debug mode: the HTML answer is then corkweb's debug page, with the template's source.
+    """
     res._clear_head()
     res.write_status(status)
     for name, value in headers or ():
@@ -54,19 +62,41 @@ def render_error(res: Any, req: Any, status: int, message: str,
         payload: dict[str, Any] = {"status": status, "error": phrase, "message": message}
         if detail:
             payload["traceback"] = detail
+        if template is not None:
+            payload["template"] = {"template": template.template, "line": template.lineno,
+                                   "error": template.message}
         res.write_header("content-type", "application/json")
         res.end(orjson.dumps(payload))
     elif kind == "html":
         res.write_header("content-type", "text/html; charset=utf-8")
+        res.end(_html_page(req, status, phrase, message, detail, template))
+    else:
+        text = f"{status} {phrase}" + (f": {message}" if message != phrase else "") + "\n"
+        if template is not None:
+            text += f"template error: {template.summary()}\n"
+        res.end(text + (detail or ""))
+
+
+def _html_page(req: Any, status: int, phrase: str, message: str, detail: str | None,
+               template: TemplateErrorInfo | None) -> str:
+    """The package's error page, or its debug page when there is something to debug."""
+    debug = detail is not None or template is not None
+    try:
+        if debug:
+            return builtin_page(
+                "debug.html", status=status, phrase=phrase, message=message, detail=detail,
+                template=template, request_line=f"{req.method} {req.url}",
+                source_lines=template.source_lines() if template is not None else [],
+            )
+        return builtin_page("error.html", status=status, phrase=phrase, message=message)
+    except Exception:  # a broken package install must not hide the original error
+        log.exception("corkweb's built-in error page failed; answering a plain one")
         extra = f"<pre>{html.escape(detail)}</pre>" if detail else ""
-        res.end(
+        return (
             f"<!doctype html><html><head><title>{status} {html.escape(phrase)}</title></head>"
             f"<body><h1>{status} {html.escape(phrase)}</h1><p>{html.escape(message)}</p>"
             f"{extra}</body></html>"
         )
-    else:
-        text = f"{status} {phrase}" + (f": {message}" if message != phrase else "") + "\n"
-        res.end(text + (detail or ""))
 
 
 class ErrorHandlers:
@@ -113,6 +143,13 @@ class ErrorHandlers:
                 log.error("%s %s answered %d: %s", req.method, req.path, exc.status, exc.message)
             render_error(res, req, exc.status, exc.message, exc.headers)
             return
-        log.error("unhandled error in handler for %s %s", req.method, req.path, exc_info=exc)
+        template = template_error_info(exc)
+        if template is not None:
+            log.error("template error: %s (handler for %s %s)", template.summary(),
+                      req.method, req.path, exc_info=exc)
+        else:
+            log.error("unhandled error in handler for %s %s", req.method, req.path,
+                      exc_info=exc)
         detail = "".join(traceback.format_exception(exc)) if self.debug else None
-        render_error(res, req, 500, "Internal Server Error", None, detail)
+        render_error(res, req, 500, "Internal Server Error", None, detail,
+                     template if self.debug else None)

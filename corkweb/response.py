@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Callable, Iterable, Mapping
+import os
+from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .body import BodyReader, ClientDisconnected
@@ -47,7 +48,8 @@ _FRAMING = frozenset(("content-length", "transfer-encoding", "connection"))
 class ResponseOptions:
     """App-wide settings a response needs, built once when the app starts (falcon's idea)."""
 
-    __slots__ = ("json_dumps", "json_loads", "render", "render_async", "debug")
+    __slots__ = ("json_dumps", "json_loads", "render", "render_async", "render_string",
+                 "debug")
 
     def __init__(
         self,
@@ -56,13 +58,17 @@ class ResponseOptions:
         render: Callable[[str, dict[str, Any]], str] | None = None,
         render_async: Callable[[str, dict[str, Any]], Any] | None = None,
         debug: bool = False,
+        render_string: Callable[[str, dict[str, Any]], Any] | None = None,
     ) -> None:
         import orjson
 
         self.json_dumps = json_dumps or orjson.dumps
         self.json_loads = json_loads or orjson.loads
+        # Templates (templating.make_renderers): ``render_async`` is set when the engine is
+        # async, and then ``render_string`` returns an awaitable too.
         self.render = render
         self.render_async = render_async
+        self.render_string = render_string
         self.debug = debug
 
 
@@ -271,6 +277,8 @@ class Response(BodyReader):
             return self
         if self._before_head is not None:
             self._run_before_head()
+            if self._body_filter is not None:  # compression; set only with a hook (no cost)
+                body = self._body_filter(self, body, ctype)
         code = self._code
         req = self._req
         conn = self._conn
@@ -359,27 +367,45 @@ class Response(BodyReader):
         """Answer ``status`` (302 by default) with a ``location`` header, corked."""
         return self.send(b"", status=status, headers=(("location", location),))
 
-    def render(self, template: str, status: int | None = None,
+    # -- templates (issue 4; engines in templating.py) ------------------------------------
+
+    def render(self, name: str, /, status: int | str | None = None,
                headers: Mapping[str, Any] | None = None, **context: Any) -> Any:
-        """Render a template of the app's engine and answer it as HTML through ``cork_end``.
+        """Render template ``name`` with ``context`` and answer it as ``text/html; charset=utf-8``
+        through ``cork_end`` (one write); ``status`` is 200 unless given or set before.
 
-        In an async template environment this returns an awaitable; otherwise it answers at
-        once and returns the response.
+        Templates also see ``request``, ``url_for`` and ``static_url``. A synchronous engine
+        answers at once and returns ``res`` (which may be awaited: ``await res.render(...)``
+        works with any engine); an async Jinja2 environment returns an awaitable.
         """
-        options = self._conn.options
-        if options.render is None:
-            raise RuntimeError("no template engine: create the App with templates=<folder>")
-        context.setdefault("request", self._req)
-        if options.render_async is not None:
-            return self._render_async(options.render_async(template, context), status, headers)
-        html = options.render(template, context)
-        return self._send_html(html, status, headers)
+        return self._render(self._conn.options.render, name, status, headers, context)
 
-    async def _render_async(self, pending: Any, status: int | None,
+    def render_string(self, source: str, /, status: int | str | None = None,
+                      headers: Mapping[str, Any] | None = None, **context: Any) -> Any:
+        """``render`` for template text (autoescaped; compiled once, then cached)."""
+        return self._render(self._conn.options.render_string, source, status, headers, context)
+
+    def _render(self, render: Callable[[str, dict[str, Any]], Any] | None, what: str,
+                status: int | str | None, headers: Mapping[str, Any] | None,
+                context: dict[str, Any]) -> Any:
+        if render is None:
+            raise RuntimeError("no template engine: no templates folder was found; create the "
+                               "App with templates=<folder> or call app.template(engine)")
+        if "request" not in context:
+            context["request"] = self._req
+        if self._conn.options.render_async is not None:
+            return self._render_async(render(what, context), status, headers)
+        return self._send_html(render(what, context), status, headers)
+
+    def __await__(self) -> Generator[Any, None, Response]:
+        return self  # ``await res.render(...)`` with a synchronous engine: already answered
+        yield  # pragma: no cover
+
+    async def _render_async(self, pending: Any, status: int | str | None,
                             headers: Mapping[str, Any] | None) -> Response:
         return self._send_html(await pending, status, headers)
 
-    def _send_html(self, html: str, status: int | None,
+    def _send_html(self, html: str, status: int | str | None,
                    headers: Mapping[str, Any] | None) -> Response:
         conn = self._conn
         prev = conn.cork()
@@ -551,6 +577,65 @@ class Response(BodyReader):
     def get_buffered_amount(self) -> int:
         """Bytes written but not yet sent to the client."""
         return int(self._conn.buffered_amount())
+
+    # -- WebSocket upgrade (issue 5) ------------------------------------------------------
+
+    def upgrade(self, sec_web_socket_key: str | bytes,
+                sec_web_socket_protocol: str | bytes | None = None,
+                sec_web_socket_extensions: str | bytes | None = None,
+                socket_context: Any = None, user_data: Any = None) -> Response:
+        """Accept a WebSocket upgrade (socketify's ``res.upgrade``), inside a ``ws`` route.
+
+        The subprotocol is answered only if the client offered it; ``user_data`` is what
+        ``ws.get_user_data()`` returns. The connection switches to WebSocket once the
+        handler returns (or at once, for an async ``upgrade`` behaviour).
+        """
+        if self._state != PENDING:
+            if self.aborted:
+                return self
+            raise RuntimeError("upgrade() after the response was started")
+        context = socket_context if socket_context is not None else getattr(
+            self, "_ws_context", None)
+        if context is None:
+            raise RuntimeError("res.upgrade() outside a WebSocket route (see app.ws)")
+        head, info = context.accept(self, sec_web_socket_key, sec_web_socket_protocol,
+                                    sec_web_socket_extensions, user_data)
+        self._close = False  # the connection stays open, as WebSocket
+        self._conn.write(head)
+        self._state = DONE
+        self._upgrade = info
+        self._conn.upgrade_accepted(self)
+        return self
+
+    # -- files, forms, body filters (issue 6: corkweb/static.py, multipart.py) ---------------
+
+    _body_filter: Callable[[Response, bytes, bytes | None], bytes] | None = None
+
+    def filter_body(self, fn: Callable[[Response, bytes, bytes | None], bytes]) -> Response:
+        """``fn(res, body, default_ctype) -> body`` transforms the body given to ``end`` just
+        before the head is built (compression); streamed bodies are not filtered."""
+        if self._state != PENDING:
+            raise RuntimeError("filter_body() after the response head was sent")
+        self._body_filter = fn
+        if self._before_head is None:
+            self._before_head = []  # end() looks for a filter only when hooks exist
+        return self
+
+    async def sendfile(self, path: str | os.PathLike[str], **options: Any) -> None:
+        """Answer with a file (304, Range, HEAD, zero-copy): ``corkweb.static.send_file``'s
+        options. ``path`` is trusted: never build it from request input unchecked."""
+        from .static import send_file
+
+        options.setdefault("precompressed", False)
+        pending = send_file(self, self._req, os.fspath(path), **options)
+        if pending is not None:
+            await pending
+
+    async def get_form(self, **limits: Any) -> Any:
+        """A ``multipart/form-data`` body as ``FormData``: ``corkweb.multipart.get_form``."""
+        from .multipart import get_form
+
+        return await get_form(self, **limits)
 
     # The async handler's driver (CorkedStep) reports here, inside its last cork scope.
     def step_done(self, exc: BaseException | None) -> None:

@@ -17,6 +17,7 @@ a recording transport, and ``tests/test_syscalls.py`` counts send syscalls with 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Coroutine, Generator
 from typing import Any
 
@@ -61,6 +62,7 @@ class CorkedProtocol(asyncio.Protocol):
 
     __slots__ = (
         "transport", "_corker", "_out", "_out_size", "_dirty", "_closed", "_write_paused",
+        "_waiter",
     )
 
     def __init__(self, corker: Corker) -> None:
@@ -70,6 +72,7 @@ class CorkedProtocol(asyncio.Protocol):
         self._dirty = False
         self._closed = False
         self._write_paused = False
+        self._waiter: asyncio.Future[None] | None = None
         self.transport: Any = None
 
     # -- output ---------------------------------------------------------------------------
@@ -145,6 +148,8 @@ class CorkedProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        if self._waiter is not None:
+            self._wake(None)
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._closed = True
@@ -152,6 +157,129 @@ class CorkedProtocol(asyncio.Protocol):
         self._out_size = 0
         if self._corker.current is self:
             self._corker.current = None
+        if self._waiter is not None:
+            self._wake(ConnectionResetError("the connection was lost while sending a file"))
+
+    # -- sending files (static files, res.sendfile) ---------------------------------------------
+
+    def _wake(self, exc: BaseException | None) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            if exc is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(exc)
+
+    def _wait(self) -> asyncio.Future[None]:
+        """A future resolved by ``resume_writing`` (or failed by ``connection_lost``)."""
+        if self._closed:
+            raise ConnectionResetError("the connection is closed")
+        waiter = self._waiter = self._corker.loop.create_future()
+        return waiter
+
+    async def sendfile(self, fd: int, offset: int, count: int) -> None:
+        """Send ``count`` bytes of the open file ``fd`` from ``offset``, after what is queued.
+
+        On a plain TCP or UNIX socket the bytes go zero-copy, kernel to socket, with
+        ``os.sendfile``: uvloop does not implement ``loop.sendfile`` (it raises
+        NotImplementedError), so the loop is here, waiting for writability between calls —
+        that is the backpressure. Over TLS, or where ``os.sendfile`` is missing, the file is
+        read in 256 KiB pieces in the default executor (the event loop never blocks on the
+        disk) and written after the client has read what was buffered. Raises
+        ``ConnectionResetError`` if the client goes away; the caller ends the response.
+        """
+        self.flush()
+        if self._closed:
+            raise ConnectionResetError("the connection is closed")
+        transport = self.transport
+        sock = transport.get_extra_info("socket")
+        if (sock is None or transport.get_extra_info("sslcontext") is not None
+                or not hasattr(os, "sendfile")):
+            await self._sendfile_by_reads(fd, offset, count)
+        else:
+            await self._sendfile_zero_copy(sock.fileno(), fd, offset, count)
+
+    async def _sendfile_zero_copy(self, sock_fd: int, fd: int, offset: int, count: int) -> None:
+        transport = self.transport
+        if transport.get_write_buffer_size():
+            # Bytes still in the transport's buffer must reach the socket before the file's.
+            low, high = transport.get_write_buffer_limits()
+            waiter = self._wait()
+            transport.set_write_buffer_limits(high=0, low=0)  # pauses now, resumes when empty
+            try:
+                await waiter
+            finally:
+                if not self._closed:
+                    transport.set_write_buffer_limits(high=high, low=low)
+        # Anything written while the kernel sends the file waits here, then follows the file.
+        held = self.transport = _HeldTransport(transport)
+        loop = self._corker.loop
+        # Our own descriptor for the socket: add_writer refuses a transport's fd, and if the
+        # transport closes meanwhile, its fd number may be reused by another connection —
+        # this one still names our socket.
+        watch_fd = os.dup(sock_fd)
+        try:
+            while count > 0:
+                if self._closed:
+                    raise ConnectionResetError("the connection was closed while sending a file")
+                try:
+                    sent = os.sendfile(watch_fd, fd, offset, min(count, 0x4000_0000))
+                except BlockingIOError:
+                    waiter = self._wait()
+                    loop.add_writer(watch_fd, self._wake, None)
+                    try:
+                        await waiter
+                    finally:
+                        loop.remove_writer(watch_fd)
+                    continue
+                except (BrokenPipeError, ConnectionError) as exc:
+                    self.abort_transport()
+                    raise ConnectionResetError(f"the client went away: {exc}") from exc
+                if sent == 0:
+                    raise OSError(f"the file ended {count} bytes early (truncated while sent?)")
+                offset += sent
+                count -= sent
+        finally:
+            os.close(watch_fd)
+            if self.transport is held:
+                self.transport = transport
+            if held.data and not self._closed:
+                transport.write(b"".join(held.data))
+
+    async def _sendfile_by_reads(self, fd: int, offset: int, count: int) -> None:
+        loop = self._corker.loop
+        while count > 0:
+            data = await loop.run_in_executor(None, os.pread, fd, min(count, 0x40000), offset)
+            if not data:
+                raise OSError(f"the file ended {count} bytes early (truncated while sent?)")
+            if self._closed:
+                raise ConnectionResetError("the client went away")
+            self.write(data)
+            self.flush()
+            offset += len(data)
+            count -= len(data)
+            if self._write_paused and count:
+                await self._wait()
+
+
+class _HeldTransport:
+    """Stands in for the transport while the kernel sends a file: holds writes, forwards the
+    rest (close, abort, flow control)."""
+
+    __slots__ = ("_transport", "data")
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+        self.data: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.data.append(data)
+
+    def get_write_buffer_size(self) -> int:
+        return int(self._transport.get_write_buffer_size()) + sum(map(len, self.data))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class CorkedStep(Coroutine[Any, Any, None]):
@@ -174,35 +302,36 @@ class CorkedStep(Coroutine[Any, Any, None]):
         conn = self._conn
         prev = conn.cork()
         try:
-            return self._coro.send(value)
-        except StopIteration:
-            self._owner.step_done(None)
-            raise
-        except asyncio.CancelledError:
-            self._owner.step_done(None)
-            raise
-        except Exception as exc:
-            self._owner.step_done(exc)
-            raise StopIteration from None
+            try:
+                return self._coro.send(value)
+            except (StopIteration, asyncio.CancelledError) as exc:
+                ending: BaseException = exc
+                failure: Exception | None = None
+            except Exception as exc:
+                ending, failure = StopIteration(), exc
+            # Outside the except blocks: step_done may dispatch the next pipelined request,
+            # whose errors must not be chained to this one ("During handling of the above
+            # exception...") in the logs.
+            self._owner.step_done(failure)
+            raise ending
         finally:
             conn.uncork(prev)
 
-    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:  # type: ignore[override]
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
         conn = self._conn
         prev = conn.cork()
         try:
-            if val is None and tb is None:
-                return self._coro.throw(typ)
-            return self._coro.throw(typ, val, tb)  # pragma: no cover - legacy 3-arg form
-        except StopIteration:
-            self._owner.step_done(None)
-            raise
-        except asyncio.CancelledError:
-            self._owner.step_done(None)
-            raise
-        except Exception as exc:
-            self._owner.step_done(exc)
-            raise StopIteration from None
+            try:
+                if val is None and tb is None:
+                    return self._coro.throw(typ)
+                return self._coro.throw(typ, val, tb)  # pragma: no cover - legacy 3-arg form
+            except (StopIteration, asyncio.CancelledError) as exc:
+                ending: BaseException = exc
+                failure: Exception | None = None
+            except Exception as exc:
+                ending, failure = StopIteration(), exc
+            self._owner.step_done(failure)  # outside the except blocks, as in send()
+            raise ending
         finally:
             conn.uncork(prev)
 

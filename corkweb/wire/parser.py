@@ -25,6 +25,15 @@ from .limits import Limits
 
 __all__ = ["RequestHead", "RequestParser", "ParserSink"]
 
+
+def _new_llhttp(sink: object) -> httptools.HttpRequestParser:
+    parser = httptools.HttpRequestParser(sink)
+    # llhttp refuses versions other than 0.9, 1.0, 1.1 and 2.0 with a bare "invalid version";
+    # letting them through makes on_headers_complete answer 505 for any HTTP/x.y, as RFC 9110
+    # §15.6.6 asks (HTTP/0.9 stays 400). Syntax (one digit, a dot, one digit) is still checked.
+    parser.set_dangerous_leniencies(lenient_version=True)
+    return parser
+
 # Methods decoded once; anything else llhttp accepted is decoded on the fly.
 _METHODS = {
     m.encode(): m
@@ -115,7 +124,8 @@ class RequestParser:
         "_sink", "_limits", "_head_cls", "_parser", "_url", "_headers", "_head_size", "in_head",
         "_hosts", "_content_length", "_chunked", "_expect", "_upgrade",
         "_raw_head", "_body_size", "_trailer_size", "_closed", "_closing", "_head_ended",
-        "_special", "_max_head", "_max_headers",
+        "_special", "_max_head", "_max_headers", "_chunked_body", "_meta_size",
+        "_nested", "_chunk_mark",
     )
 
     def __init__(
@@ -132,12 +142,19 @@ class RequestParser:
         self.in_head = False
         self._head_ended = False
         self._raw_head = 0
+        #: True while a chunked body is being read; ``_meta_size`` counts the bytes of reads
+        #: in it that carried no body byte and no complete trailer field (see ``feed``).
+        self._chunked_body = False
+        self._meta_size = 0
+        self._nested = False
+        self._chunk_mark = 0
         self._reset_message()
-        self._parser = httptools.HttpRequestParser(self)
+        self._parser = _new_llhttp(self)
 
     def reset(self) -> None:
         """Start over with a fresh llhttp state (after an upgrade that was not taken)."""
-        self._parser = httptools.HttpRequestParser(self)
+        self._parser = _new_llhttp(self)
+        self._chunked_body = False
         self.in_head = False
         self._raw_head = 0
 
@@ -169,12 +186,8 @@ class RequestParser:
         """Parse ``data``; see the class docstring for the result and errors."""
         if self._closed:
             return None
-        if self.in_head:
-            # llhttp buffers a header line it has not finished inside httptools, where the
-            # callbacks below cannot see it: bound the raw bytes of an unfinished head too.
-            self._raw_head += len(data)
-            if self._raw_head > self._limits.max_head + self._limits.max_request_line:
-                raise ProtocolError(431, "request head too large")
+        if self._chunked_body and not self._nested:
+            return self._feed_chunked(data)
         self._head_ended = False
         try:
             self._parser.feed_data(data)
@@ -192,10 +205,42 @@ class RequestParser:
                 return None  # llhttp refuses bytes after `Connection: close`; we drop them
             raise ProtocolError(400, f"malformed request: {exc}") from None
         if self._head_ended:
-            # Bytes of the next head that came in this same read are not counted above; the
+            # Bytes of the next head that came in this same read are not counted below; the
             # precise counters of on_url/on_header still apply to them.
             self._raw_head = 0
+        elif self.in_head:
+            # llhttp buffers a header line it has not finished inside httptools, where the
+            # callbacks cannot see it: bound the raw bytes of a head that spans reads too.
+            # Counted after parsing, only when no head ended in this read: counted before,
+            # a large read of many pipelined requests that began mid-head was refused 431.
+            self._raw_head += len(data)
+            if self._raw_head > self._limits.max_head + self._limits.max_request_line:
+                raise ProtocolError(431, "request head too large")
         return None
+
+    def _feed_chunked(self, data: bytes) -> int | None:
+        """``feed`` while a chunked body is read: bound chunk extensions and trailer lines.
+
+        llhttp skips chunk extensions without buffering them, and httptools buffers a trailer
+        field until its line ends: either could go on for ever. A read that delivers neither a
+        body byte nor a complete trailer field carried only chunk-size lines, extensions,
+        CRLFs or part of a trailer line; more than ``max_trailer`` such bytes in a row are
+        refused (RFC 9112 §7.1.1 lets a server limit extensions).
+        """
+        mark = self._body_size + self._trailer_size
+        self._nested = True
+        try:
+            result = self.feed(data)
+        finally:
+            self._nested = False
+        if self._chunked_body and not self._head_ended:  # still in the same body
+            if self._body_size + self._trailer_size == mark:
+                self._meta_size += len(data)
+                if self._meta_size > self._limits.max_trailer:
+                    raise ProtocolError(431, "chunk extension or trailer line too long")
+            else:
+                self._meta_size = 0
+        return result
 
     # -- llhttp callbacks -----------------------------------------------------------------
 
@@ -231,6 +276,25 @@ class RequestParser:
         elif name in _WATCHED:
             self._watch(name, value)
 
+    def _check_transfer_encoding(self, value: bytes) -> None:
+        """Only ``chunked`` alone is accepted, decided here, before the request is dispatched.
+
+        llhttp checks that chunked is the final coding only *after* on_headers_complete (the
+        handler would already run), and it lets ``gzip, chunked`` through, whose body corkweb
+        would hand over still gzipped. RFC 9112 §6.3: chunked not final -> 400; §6.1: a coding
+        the server does not implement -> 501; chunked twice (over one or two fields) -> 400.
+        """
+        if self._chunked:
+            raise ProtocolError(400, "more than one Transfer-Encoding header")
+        codings = [c.strip(b" \t") for c in value.lower().split(b",")]
+        if codings == [b"chunked"]:
+            if value.endswith(b"\t"):
+                raise ProtocolError(400, "invalid Transfer-Encoding")  # as llhttp would, later
+            return
+        if codings[-1] == b"chunked" and codings.count(b"chunked") == 1 and b"" not in codings:
+            raise ProtocolError(501, "transfer codings other than chunked are not supported")
+        raise ProtocolError(400, "invalid Transfer-Encoding")
+
     def _check_host(self, value: bytes) -> None:
         if self._hosts > 1:
             raise ProtocolError(400, "more than one Host header")  # RFC 9112 §3.2
@@ -245,7 +309,8 @@ class RequestParser:
             # llhttp has checked the digits and refused duplicates by now.
             self._content_length = int(value)
         elif name == _TE:
-            self._chunked = True  # llhttp insists that chunked is the final coding
+            self._check_transfer_encoding(value)
+            self._chunked = True
         elif name == _EXPECT:
             if value.strip().lower() != b"100-continue":
                 raise ProtocolError(417, "unsupported Expect value")  # RFC 9110 §10.1.1
@@ -282,20 +347,30 @@ class RequestParser:
             path = path.partition("#")[0]
             query = query.partition("#")[0]
         upgrade = self._upgrade
-        if upgrade is not None and not parser.should_upgrade():
-            upgrade = None  # "Upgrade" without "Connection: upgrade" is only informative
-        keep_alive = parser.should_keep_alive()
+        if upgrade is not None:
+            if not parser.should_upgrade():
+                upgrade = None  # "Upgrade" without "Connection: upgrade" is only informative
+            elif self._chunked or self._content_length:
+                # httptools makes llhttp stop at the head of an upgrade request: its body would
+                # come back as the "next request" if the upgrade is not taken (a desync).
+                # RFC 9110 §7.8 lets a server ignore Upgrade, not misframe the body: refuse.
+                raise ProtocolError(400, "an Upgrade request with a body is not supported")
+        # After CONNECT come tunnel bytes, never HTTP: the answer closes the connection (the
+        # parser ignores what follows), so it must say so.
+        keep_alive = parser.should_keep_alive() and method != "CONNECT"
         head = self._head_cls(
             method, target, path, query, version, keep_alive, self._headers,
             self._content_length, self._chunked, self._expect, upgrade,
         )
-        self._closing = not keep_alive or method == "CONNECT"
+        self._closing = not keep_alive
         # PERF: reset only what this message changed (most have no body and no special header).
         self._url = b""
         self._headers = []
         self._head_size = 0
         self._hosts = 0
         if special:
+            self._chunked_body = self._chunked
+            self._meta_size = 0
             self._reset_message()
         self._sink.on_request(head)
 
@@ -308,6 +383,8 @@ class RequestParser:
     def _check_framing(self, version: str) -> None:
         if self._chunked and version == "1.0":
             raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")  # RFC 9112 §6.1
+        if self._expect and version == "1.0":
+            self._expect = False  # RFC 9110 §10.1.1: a 1.0 client never gets 100 Continue
         if self._content_length is not None and self._content_length > self._limits.max_body:
             raise ProtocolError(413, "request body too large")
 
@@ -330,6 +407,16 @@ class RequestParser:
         if self._body_size > self._limits.max_body:
             raise ProtocolError(413, "request body too large")
         self._sink.on_body(body)
+
+    # PERF: the end of a chunked body is seen from the chunk callbacks, which llhttp calls
+    # for chunked bodies only; clearing the flag in on_message_complete cost every request
+    # ~300 instructions.
+    def on_chunk_header(self) -> None:
+        self._chunk_mark = self._body_size
+
+    def on_chunk_complete(self) -> None:
+        if self._body_size == self._chunk_mark:  # the last (zero-size) chunk and its trailers
+            self._chunked_body = False
 
     def on_message_complete(self) -> None:
         if self._closing:

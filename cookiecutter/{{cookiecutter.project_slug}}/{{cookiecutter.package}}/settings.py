@@ -1,0 +1,28 @@
+"""Settings, read once from environment variables (twelve-factor style)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_name: str = "{{ cookiecutter.project_name }}"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    debug: bool = False
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            app_name=env.get("APP_NAME", cls.app_name),
+            host=env.get("HOST", cls.host),
+            port=int(env.get("PORT", cls.port)),
+            debug=_flag(env.get("DEBUG", "0")),
+        )

@@ -1,0 +1,264 @@
+"""The ``corkweb`` command (also ``python -m corkweb``).
+
+    corkweb run module:app [--workers N] [--reload] [--ssl-certfile F] ...
+    corkweb routes module:app
+    corkweb new NAME
+    corkweb --version
+
+Every ``run`` option also comes from a ``CORKWEB_*`` variable (``corkweb/config.py`` holds the
+table); ``docs/cli.md`` lists them. With ``--workers`` above 1 or ``--reload`` this process
+becomes the supervisor and does not import the app: each worker is this same command started
+again (``corkweb/server/workers.py``), so a syntax error under ``--reload`` is reported by a
+worker and fixed by saving again, and the supervisor never holds stale code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .config import OPTIONS, ConfigError, Option, Settings
+
+__all__ = ["main", "load_app", "build_parser"]
+
+log = logging.getLogger("corkweb.error")
+
+
+class CLIError(Exception):
+    """A mistake in what was asked: printed as ``corkweb: error: ...``, exit status 1."""
+
+
+# -- finding the app ------------------------------------------------------------------------
+
+
+def load_app(target: str, *, factory: bool = False, app_dir: str = ".") -> Any:
+    """Import ``module:attr`` (``attr`` may be dotted), or ``module`` and find its app.
+
+    ``module`` alone looks for an attribute named ``app``, else the one ``App`` instance in
+    the module. ``factory=True`` calls the attribute (no arguments) to get the app.
+    """
+    from .app import App
+
+    app_dir = os.path.abspath(app_dir)
+    if app_dir not in sys.path:
+        sys.path.insert(0, app_dir)
+    module_name, _, attr = target.partition(":")
+    if module_name.endswith(".py"):
+        module_name = module_name[:-3].replace("/", ".").replace(os.sep, ".")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise CLIError(f"cannot import {module_name!r} (looked in {app_dir} and "
+                           f"sys.path); use --app-dir or check the name") from exc
+        raise  # the app itself failed to import something: show the real traceback
+    if attr:
+        obj: Any = module
+        for part in attr.split("."):
+            try:
+                obj = getattr(obj, part)
+            except AttributeError:
+                raise CLIError(f"module {module_name!r} has no attribute {attr!r}") from None
+    elif isinstance(getattr(module, "app", None), App) or (factory and hasattr(module, "app")):
+        obj = module.app
+    else:
+        found = [name for name, value in vars(module).items() if isinstance(value, App)]
+        if len(found) != 1:
+            what = "no App instance" if not found else f"several apps ({', '.join(found)})"
+            raise CLIError(f"module {module_name!r} has {what}: name one as {module_name}:NAME")
+        obj = getattr(module, found[0])
+    if factory:
+        if not callable(obj):
+            raise CLIError(f"--factory: {target!r} is not callable")
+        obj = obj()
+        if inspect.isawaitable(obj):
+            raise CLIError(f"--factory: {target!r} returned an awaitable; it must return an App")
+    if not isinstance(obj, App):
+        hint = " (a factory? add --factory)" if callable(obj) else ""
+        raise CLIError(f"{target!r} is {type(obj).__name__}, not a corkweb App{hint}")
+    return obj
+
+
+# -- the parser -----------------------------------------------------------------------------
+
+
+def _typed(opt: Option) -> Any:
+    def convert(text: str) -> Any:
+        return opt.convert(text)
+
+    convert.__name__ = opt.kind  # argparse names the type in its error message
+    return convert
+
+
+def _add_option(parser: argparse.ArgumentParser, opt: Option) -> None:
+    names = [opt.long] + ([opt.short] if opt.short else [])
+    help_text = f"{opt.help} [{opt.env}]"
+    if opt.kind == "bool":
+        parser.add_argument(*names, dest=opt.name, action=argparse.BooleanOptionalAction,
+                            default=None, help=help_text)
+    else:
+        parser.add_argument(*names, dest=opt.name, type=_typed(opt), default=None,
+                            metavar=opt.metavar or opt.name.split("_")[-1].upper(),
+                            help=help_text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="corkweb", description="Run, inspect and create corkweb apps.",
+        epilog="Every `run` flag also reads a CORKWEB_* variable, e.g. CORKWEB_WORKERS=4.",
+    )
+    parser.add_argument("--version", action="version", version=f"corkweb {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="serve an app", description=(
+        "Serve APP (module:attr, or module to find `app`). Flags override CORKWEB_* "
+        "variables, which override defaults."))
+    run.add_argument("app", nargs="?", help="module:attr or module [CORKWEB_APP]")
+    groups = {
+        "limit_": run.add_argument_group("limits (corkweb.Limits fields)"),
+        "ssl_": run.add_argument_group("TLS"),
+        "reload": run.add_argument_group("reload"),
+        "access_log": run.add_argument_group("logging"),
+        "log_": run.add_argument_group("logging"),
+    }
+    for opt in OPTIONS:
+        group = next((g for prefix, g in groups.items() if opt.name.startswith(prefix)), run)
+        _add_option(group, opt)  # type: ignore[arg-type]
+
+    routes = sub.add_parser("routes", help="print the route table of an app")
+    routes.add_argument("app", nargs="?", help="module:attr or module [CORKWEB_APP]")
+    routes.add_argument("--factory", action="store_true", default=None)
+    routes.add_argument("--app-dir", dest="app_dir", default=None)
+
+    new = sub.add_parser("new", help="create a project from the corkweb scaffold")
+    new.add_argument("name", help="the project's name, e.g. 'My Shop' or my-shop")
+    new.add_argument("-o", "--output-dir", default=".", help="where to create it (default .)")
+    new.add_argument("--author", default=None)
+    new.add_argument("--websocket", action=argparse.BooleanOptionalAction, default=True,
+                     help="include the WebSocket chat example (default: yes)")
+    new.add_argument("--templates", action=argparse.BooleanOptionalAction, default=True,
+                     help="include Jinja2 templates (default: yes)")
+    new.add_argument("--template", default=None, metavar="DIR",
+                     help="a cookiecutter template folder to use instead [CORKWEB_TEMPLATE]")
+    new.add_argument("--renderer", choices=("auto", "cookiecutter", "builtin"), default="auto",
+                     help="auto: cookiecutter if installed, else the built-in Jinja2 one")
+    return parser
+
+
+# -- commands -------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .server import workers
+    from .server.access_log import configure_logging
+
+    given = {opt.name: getattr(args, opt.name) for opt in OPTIONS}
+    given["app"] = args.app
+    settings = Settings.load(given)
+    if not settings.app:
+        raise CLIError("no app given: corkweb run module:app (or set CORKWEB_APP)")
+    configure_logging(settings.log_level, settings.access_log)
+    ssl_context = settings.ssl_context()  # a bad certificate fails here, before any fork
+    listen: dict[str, Any] = ({"uds": settings.uds} if settings.uds else
+                              {"host": settings.host, "port": settings.port})
+    is_worker = workers.ENV_FDS in os.environ
+    if not is_worker and (settings.workers > 1 or settings.reload):
+        def ready(addresses: list[Any]) -> None:
+            for address in addresses:
+                where = (f"{settings.scheme}://{_host(address[0])}:{address[1]}"
+                         if isinstance(address, tuple) else f"unix:{address}")
+                log.info("corkweb serving %s on %s", settings.app, where)
+
+        limits = settings.make_limits(_default_limits())
+        return workers.supervise(
+            [listen], workers=settings.workers, reuse_port=settings.reuse_port,
+            backlog=settings.backlog, shutdown_timeout=limits.drain_timeout + 5.0,
+            reload=settings.reload,
+            reload_dirs=settings.watch_dirs() if settings.reload else (),
+            reload_patterns=settings.reload_include, reload_interval=settings.reload_interval,
+            on_ready=ready,
+        )
+    app = load_app(settings.app, factory=settings.factory, app_dir=settings.app_dir)
+    app.limits = settings.make_limits(app.limits)
+    access: bool | str = (settings.access_log_format or True) if settings.access_log else False
+    app.run(ssl=ssl_context, access_log=access, backlog=settings.backlog, **listen)
+    return 0
+
+
+def _default_limits() -> Any:
+    from .wire.limits import Limits
+
+    return Limits()
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def cmd_routes(args: argparse.Namespace) -> int:
+    target = args.app or os.environ.get("CORKWEB_APP")
+    if not target:
+        raise CLIError("no app given: corkweb routes module:app")
+    factory = bool(args.factory) if args.factory is not None else (
+        os.environ.get("CORKWEB_FACTORY", "").lower() in ("1", "true", "yes", "on"))
+    app = load_app(target, factory=factory,
+                   app_dir=args.app_dir or os.environ.get("CORKWEB_APP_DIR", "."))
+    rows = [("METHOD", "PATH", "HANDLER", "NAME")]
+    for method, path, handler, name in app.routes:
+        qual = getattr(handler, "__qualname__", None) or type(handler).__qualname__
+        module = getattr(handler, "__module__", None) or ""
+        rows.append((method, path, f"{module}.{qual}" if module else qual, name or ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  "
+              f"{row[3]}".rstrip())
+    return 0
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from .scaffold import find_template, render_project
+
+    template = find_template(args.template or os.environ.get("CORKWEB_TEMPLATE"))
+    context = {
+        "project_name": args.name,
+        "with_websocket": "yes" if args.websocket else "no",
+        "with_templates": "yes" if args.templates else "no",
+    }
+    if args.author:
+        context["author"] = args.author
+    project = render_project(template, context, args.output_dir, renderer=args.renderer)
+    print(f"created {project}")
+    print(f"next: cd {project} && pip install -e '.[test]' && pytest")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``corkweb`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    commands = {"run": cmd_run, "routes": cmd_routes, "new": cmd_new}
+    try:
+        return commands[args.command](args)
+    except (CLIError, ConfigError, FileNotFoundError, FileExistsError) as exc:
+        print(f"corkweb: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if exc.errno is None:
+            raise
+        print(f"corkweb: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,382 @@
+"""Pub/sub across worker processes and machines, on Redis (``App(pubsub="redis://...")``).
+
+Each worker keeps its own :class:`~corkweb.pubsub.PubSub` of local subscribers; this backend
+links the workers through Redis PUBLISH/SUBSCRIBE (the ``redis`` package's asyncio client,
+``pip install corkweb[redis]``):
+
+* **One Redis subscription per topic per worker**, reference-counted: the first local
+  subscriber of a topic SUBSCRIBEs the worker's one subscriber connection to the channel
+  ``<prefix><topic>``, the last one to leave UNSUBSCRIBEs it.
+* **A publish is delivered locally at once** (the frame serialised once, through each
+  subscriber's corked path) **and sent to Redis tagged with this worker's id**; when Redis
+  hands the message back to this worker's own subscription, the tag says it is already
+  delivered, so a worker's own subscribers get it exactly once.
+* **Order**: one task sends every publish of the worker, in order, on one connection
+  (pipelined in batches), and one connection receives: per topic and per publisher, messages
+  arrive in the order they were published. The frame travels as bytes, so text and binary
+  messages round-trip unchanged.
+* **Messages from Redis are fanned out through the corked path**: all messages that one read
+  from Redis carried reach each subscriber in one write (DESIGN.md §1 rule 3).
+* **Outages**: when Redis goes away, one WARNING says so and that publishes now reach this
+  worker's subscribers only; the backend reconnects with exponential backoff (logged at DEBUG,
+  never a log storm), re-subscribes every topic, and one WARNING says it is back and how many
+  publishes could not be forwarded meanwhile. Publishes are not queued during an outage: a
+  late burst of stale messages is worse than a gap that the log reports.
+
+Wire format of a message: ``b"cw1" + 8-byte worker id + frame``. A message without the
+``cw1`` mark — published by another program, e.g. ``redis-cli PUBLISH corkweb:chat hi`` — is
+sent to subscribers as a text frame (binary if it is not UTF-8).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from .wire.websocket import BINARY, TEXT, encode_frame
+
+__all__ = ["RedisBackend", "is_redis_url"]
+
+log = logging.getLogger("corkweb.pubsub")
+
+_MARK = b"cw1"
+_ID_SIZE = 8
+_HEADER = len(_MARK) + _ID_SIZE
+
+#: Exceptions that mean "the connection to Redis is broken": reconnect.
+_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def is_redis_url(value: str) -> bool:
+    """Whether ``value`` names a Redis server (``redis://``, ``rediss://``, ``unix://``)."""
+    return value.startswith(_SCHEMES)
+
+
+class RedisBackend:
+    """A :class:`corkweb.pubsub.Backend` that carries publishes through Redis.
+
+    ``RedisBackend("redis://host:6379/0", channel_prefix="corkweb:", min_backoff=0.1,
+    max_backoff=2.0)``. The app starts it with the worker's event loop (``start``) and stops
+    it after the drain (``stop``); ``App(pubsub="redis://...")`` does both.
+    """
+
+    def __init__(self, url: str, *, channel_prefix: str = "corkweb:",
+                 min_backoff: float = 0.1, max_backoff: float = 2.0,
+                 connect_timeout: float = 5.0) -> None:
+        try:
+            from redis.asyncio import ConnectionPool
+            from redis.exceptions import RedisError
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise ImportError("the Redis pub/sub backend needs the redis package: "
+                              "pip install 'corkweb[redis]'") from None
+        if not is_redis_url(url):
+            raise ValueError(f"not a Redis URL: {url!r} (redis://host:port/db, rediss://, "
+                             "unix://path)")
+        self.url = url
+        self._pool = ConnectionPool.from_url(url, socket_connect_timeout=connect_timeout,
+                                             socket_keepalive=True)
+        self._errors: tuple[type[BaseException], ...] = (RedisError, OSError, EOFError)
+        self._prefix = channel_prefix.encode()
+        self.min_backoff = min_backoff
+        self.max_backoff = max_backoff
+        #: This worker's tag on what it publishes (to skip its own echo).
+        self.origin = os.urandom(_ID_SIZE)
+        self._tag = _MARK + self.origin
+        self._deliver: Callable[[str, bytes, Any], int] | None = None
+        self._topics: dict[str, int] = {}  # topic -> local references
+        self._subscribed: set[str] = set()  # what Redis knows, on the current connection
+        self._changed: set[str] = set()  # topics to reconcile with Redis
+        self._awaiting = 0  # SUBSCRIBE confirmations not yet received
+        self._outbox: deque[tuple[bytes, bytes]] = deque()
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._sub: Any = None
+        self._pub: Any = None
+        self._up = False
+        self._down_since: float | None = None
+        self._not_forwarded = 0
+        #: Set after the first connection attempt (ok or not): ``start`` waits for it.
+        self._first: asyncio.Future[None] | None = None
+        #: Set when the current connection is up and every wanted topic is subscribed.
+        self._synced: asyncio.Event | None = None
+
+    def __repr__(self) -> str:
+        return f"<RedisBackend {self.where} {'up' if self._up else 'down'}>"
+
+    @property
+    def where(self) -> str:
+        """The server, for log lines (never the password)."""
+        kw = self._pool.connection_kwargs
+        if "path" in kw:
+            return f"unix:{kw['path']}"
+        return f"{kw.get('host', 'localhost')}:{kw.get('port', 6379)}/{kw.get('db', 0)}"
+
+    @property
+    def connected(self) -> bool:
+        """True while both connections to Redis are up."""
+        return self._up
+
+    # -- Backend protocol (called by PubSub, synchronously) ---------------------------------
+
+    def attach(self, deliver: Callable[[str, bytes, Any], int]) -> None:
+        self._deliver = deliver
+
+    def publish(self, topic: str, frame: bytes, sender: Any) -> int:
+        """Deliver locally now; queue for Redis (the other workers). Returns the local count."""
+        deliver = self._deliver
+        assert deliver is not None, "backend used before PubSub attached it"
+        count = deliver(topic, frame, sender)
+        if self._up:
+            self._outbox.append((self._prefix + topic.encode(), self._tag + frame))
+            wake = self._wake
+            if wake is not None and not wake.is_set():
+                wake.set()
+        else:
+            self._not_forwarded += 1
+        return count
+
+    def topic_added(self, topic: str) -> None:
+        refs = self._topics.get(topic, 0)
+        self._topics[topic] = refs + 1
+        if refs == 0:
+            self._changed.add(topic)
+            self._kick()
+
+    def topic_removed(self, topic: str) -> None:
+        refs = self._topics.get(topic, 0)
+        if refs <= 1:
+            self._topics.pop(topic, None)
+            self._changed.add(topic)
+            self._kick()
+        else:
+            self._topics[topic] = refs - 1
+
+    def _kick(self) -> None:
+        if self._synced is not None:
+            self._synced.clear()
+        if self._wake is not None:
+            self._wake.set()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect on the running loop; returns after the first attempt, whatever its outcome
+        (the server serves during an outage, delivering locally)."""
+        if self._task is not None:
+            return
+        loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._synced = asyncio.Event()
+        self._first = loop.create_future()
+        self._task = loop.create_task(self._run(), name="corkweb-redis-pubsub")
+        await asyncio.shield(self._first)
+
+    async def stop(self) -> None:
+        """Disconnect (after the server drained: what was published is flushed first)."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        if self._up and self._outbox:
+            # Give the sender one chance to flush the last publishes (bounded).
+            try:
+                await asyncio.wait_for(self._flushed(), 2.0)
+            except asyncio.TimeoutError:
+                log.warning("pub/sub: %d publishes not sent to Redis at shutdown",
+                            len(self._outbox))
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        await self._disconnect()
+        await self._pool.disconnect()
+
+    async def _flushed(self) -> None:
+        while self._outbox and self._up:
+            await asyncio.sleep(0.01)
+
+    async def wait_synced(self, timeout: float = 10.0) -> None:
+        """Until Redis knows every current topic of this worker (for tests and readiness)."""
+        assert self._synced is not None, "start() first"
+        await asyncio.wait_for(self._synced.wait(), timeout)
+
+    # -- the connection manager ---------------------------------------------------------------
+
+    async def _run(self) -> None:
+        backoff = self.min_backoff
+        while True:
+            try:
+                await self._connect()
+            except self._errors as exc:
+                await self._disconnect()
+                self._went_down(exc)
+                self._first_done()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+                continue
+            backoff = self.min_backoff
+            self._came_up()
+            assert self._synced is not None
+            self._synced.clear()
+            self._check_synced()  # at once if there is nothing to subscribe
+            self._first_done()
+            reader = asyncio.ensure_future(self._read())
+            sender = asyncio.ensure_future(self._send())
+            try:
+                done, _ = await asyncio.wait({reader, sender},
+                                             return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                self._up = False
+                self._synced.clear()
+                for task in (reader, sender):
+                    task.cancel()
+                await asyncio.gather(reader, sender, return_exceptions=True)
+                await self._disconnect()
+            exc = next((t.exception() for t in done if not t.cancelled() and t.exception()),
+                       None)
+            if exc is not None and not isinstance(exc, self._errors):
+                # A bug, not an outage: say so with the traceback, then carry on.
+                log.error("pub/sub: the Redis backend failed", exc_info=exc)
+            self._went_down(exc or ConnectionError("connection closed"))
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.max_backoff)
+
+    def _first_done(self) -> None:
+        if self._first is not None and not self._first.done():
+            self._first.set_result(None)
+
+    async def _connect(self) -> None:
+        self._sub = self._pool.make_connection()
+        self._pub = self._pool.make_connection()
+        await self._sub.connect()
+        await self._pub.connect()
+        # Everything wanted must be (re)subscribed on the new connection.
+        self._subscribed.clear()
+        self._awaiting = 0
+        self._changed.update(self._topics)
+        self._outbox.clear()  # publishes queued for the broken connection were counted
+
+    async def _disconnect(self) -> None:
+        for conn in (self._sub, self._pub):
+            if conn is not None:
+                try:
+                    await conn.disconnect(nowait=True)
+                except self._errors as exc:  # already broken: nothing more to tell
+                    log.debug("pub/sub: disconnecting from Redis: %r", exc)
+        self._sub = self._pub = None
+
+    def _went_down(self, exc: BaseException) -> None:
+        if self._up:
+            self._not_forwarded += len(self._outbox)
+            self._outbox.clear()
+            self._up = False
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            log.warning("pub/sub: Redis at %s is unreachable (%s); publishes reach this "
+                        "worker's subscribers only until it is back; reconnecting",
+                        self.where, exc or "connection closed")
+        else:
+            log.debug("pub/sub: Redis at %s still unreachable: %s", self.where, exc)
+
+    def _came_up(self) -> None:
+        self._up = True
+        if self._down_since is not None:
+            log.warning("pub/sub: Redis at %s is back after %.1f s; %d publishes of this "
+                        "worker reached its own subscribers only meanwhile", self.where,
+                        time.monotonic() - self._down_since, self._not_forwarded)
+            self._down_since = None
+        else:
+            log.info("pub/sub: connected to Redis at %s", self.where)
+        self._not_forwarded = 0
+
+    # -- the two tasks of a connected session ------------------------------------------------
+
+    async def _send(self) -> None:
+        """Subscription changes and publishes, in order, until the connection breaks."""
+        wake = self._wake
+        assert wake is not None and self._synced is not None
+        sub, pub, outbox = self._sub, self._pub, self._outbox
+        while True:
+            if self._changed:
+                await self._reconcile(sub)
+            if outbox:
+                # PERF: everything queued since the last round leaves in one pipelined write.
+                batch = [("PUBLISH", channel, payload) for channel, payload in outbox]
+                outbox.clear()
+                await pub.send_packed_command(pub.pack_commands(batch), check_health=False)
+                for _ in batch:
+                    await pub.read_response()
+                continue
+            wake.clear()
+            if not self._changed and not outbox:
+                await wake.wait()
+
+    async def _reconcile(self, sub: Any) -> None:
+        changed, self._changed = self._changed, set()
+        add = [t for t in changed if t in self._topics and t not in self._subscribed]
+        drop = [t for t in changed if t not in self._topics and t in self._subscribed]
+        commands: list[tuple[Any, ...]] = []
+        if add:
+            commands.append(("SUBSCRIBE", *(self._prefix + t.encode() for t in add)))
+        if drop:
+            commands.append(("UNSUBSCRIBE", *(self._prefix + t.encode() for t in drop)))
+        if commands:
+            # The confirmations arrive on the subscriber connection, read by _read.
+            await sub.send_packed_command(sub.pack_commands(commands), check_health=False)
+            self._subscribed.update(add)
+            self._subscribed.difference_update(drop)
+            self._awaiting += len(add)
+        self._check_synced()
+
+    def _check_synced(self) -> None:
+        if not self._changed and not self._awaiting and self._synced is not None:
+            self._synced.set()
+
+    async def _read(self) -> None:
+        """Messages from Redis to the local subscribers, until the connection breaks."""
+        sub, prefix, tag = self._sub, self._prefix, self._tag
+        skip = len(prefix)
+        while True:
+            response = await sub.read_response()
+            if response is None:
+                raise ConnectionError("Redis closed the connection")
+            kind = response[0]
+            if kind == b"message":
+                data = response[2]
+                if data[:_HEADER] == tag:
+                    continue  # our own publish, already delivered locally
+                topic = response[1][skip:].decode("utf-8", "surrogateescape")
+                if data[:3] == _MARK:
+                    frame = data[_HEADER:]
+                else:
+                    frame = _foreign_frame(data)
+                self._deliver_safely(topic, frame)
+            elif kind == b"subscribe":
+                self._awaiting -= 1
+                self._check_synced()
+            elif kind == b"unsubscribe":
+                pass
+            else:
+                raise ConnectionError(f"unexpected reply from Redis: {response!r:.200}")
+
+    def _deliver_safely(self, topic: str, frame: bytes) -> None:
+        deliver = self._deliver
+        assert deliver is not None
+        try:
+            deliver(topic, frame, None)
+        except Exception:  # a subscriber failed: log it, keep the other topics flowing
+            log.exception("pub/sub: delivering a message of topic %r failed", topic)
+
+
+def _foreign_frame(data: bytes) -> bytes:
+    """A message published by another program: text if it is UTF-8, else binary."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return encode_frame(BINARY, data)
+    return encode_frame(TEXT, data)

@@ -1,0 +1,380 @@
+"""The WebSocket connection: frames in through the wire parsers, behaviours called corked.
+
+``websocket_upgrade`` is the server's upgrade handler: when a route accepted an upgrade
+(``res.upgrade``), ``HTTPConnection`` hands it the connection, and it moves the transport and
+the queued ``101`` answer to a new :class:`WebSocketConnection` — so the ``101`` and what the
+``open`` behaviour sends leave in one write.
+
+Every call into user code is a cork scope (DESIGN.md §1 rule 1); a ``data_received`` is one
+scope around all the messages it carried, so echoing sixteen messages of one read costs one
+``transport.write``. Like ``HTTPConnection``, nothing here calls ``transport.write``: output
+goes through :meth:`CorkedProtocol.write`.
+
+Backpressure: the transport's high-water mark is 0, so ``pause_writing`` fires as soon as the
+kernel refuses bytes and ``resume_writing`` once everything left — that is when the ``drain``
+behaviour runs. Past ``max_backpressure`` sends are DROPPED (or the socket is closed when
+``close_on_backpressure_limit``) and reading pauses, so a client that never reads costs
+bounded memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from ..websocket import UpgradeInfo, WebSocket
+from ..wire.websocket import (
+    BINARY,
+    PING,
+    PONG,
+    SMALL_HEADS,
+    TEXT,
+    DeflateParser,
+    FrameParser,
+    WebSocketError,
+    encode_close,
+    encode_frame,
+)
+from .corker import CorkedProtocol, CorkedStep
+from .state import ServerState
+
+__all__ = ["WebSocketConnection", "websocket_upgrade"]
+
+log = logging.getLogger("corkweb.error")
+
+#: Seconds to wait for the peer's close frame after sending ours, then drop the connection.
+CLOSE_TIMEOUT = 5.0
+
+BACKPRESSURE, SUCCESS, DROPPED = 0, 1, 2
+OPEN, CLOSING, CLOSED = 0, 1, 2
+
+
+def websocket_upgrade(http: Any, res: Any, rest: bytes) -> None:
+    """Hand the HTTP connection's transport to a WebSocket connection (ServerState hook)."""
+    info: UpgradeInfo = res._upgrade
+    transport, out, read_paused = http.hand_over()
+    conn = WebSocketConnection(http.state, info)
+    conn.transport = transport
+    conn._out = out
+    conn._out_size = sum(len(piece) for piece in out)
+    transport.set_protocol(conn)
+    if read_paused:
+        transport.resume_reading()
+    conn.start(rest)
+
+
+class WebSocketConnection(CorkedProtocol):
+    """asyncio protocol of one open WebSocket."""
+
+    __slots__ = (
+        "state", "loop", "route", "ws", "protocol", "_parser", "_deflate", "_phase",
+        "_on_message", "_max_backpressure", "_timer", "_reads", "_seen_reads", "_idle_ticks",
+        "_close_timer", "_close_called", "_tasks", "_read_paused", "_backpressured",
+    )
+
+    def __init__(self, state: ServerState, info: UpgradeInfo) -> None:
+        super().__init__(state.corker)
+        self.state = state
+        self.loop = state.loop
+        route = self.route = info.route
+        self.protocol = info.protocol
+        self.ws = WebSocket(self, route, info.user_data)
+        self._deflate: DeflateParser | None = None
+        self._parser: FrameParser | DeflateParser
+        if info.deflate is not None:
+            self._parser = self._deflate = DeflateParser(self, info.deflate,
+                                                         route.max_payload_length)
+        else:
+            self._parser = FrameParser(self, route.max_payload_length)
+        self._phase = OPEN
+        self._on_message = route.message
+        self._max_backpressure = route.max_backpressure
+        self._timer: asyncio.TimerHandle | None = None
+        self._reads = 0
+        self._seen_reads = 0
+        self._idle_ticks = 0
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._close_called = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._read_paused = False
+        self._backpressured = False
+
+    def start(self, rest: bytes) -> None:
+        """Register, call ``open``, then parse what came after the handshake."""
+        self.state.connections.add(self)
+        self.transport.set_write_buffer_limits(high=0)  # see the module docstring
+        if self.route.idle_timeout:
+            self._timer = self.loop.call_later(self.route.idle_timeout / 2, self._on_tick)
+        prev = self.cork()
+        try:
+            if self.route.open is not None:
+                self._call(self.route.open, self.ws)
+            if self.state.draining:
+                self.end(1001, "server shutting down")
+            elif rest and self._phase == OPEN:
+                self._feed(rest)
+        finally:
+            self.uncork(prev)
+
+    # -- asyncio.Protocol -----------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        self._reads += 1
+        # PERF: CorkedProtocol.cork()/uncork() inlined, as in HTTPConnection.data_received.
+        corker = self._corker
+        prev = corker.current
+        if prev is not self:
+            if prev is not None:
+                prev.flush()
+            corker.current = self
+        try:
+            self._feed(data)
+        finally:
+            if prev is not self:
+                corker.current = prev
+                self.flush()
+
+    def _feed(self, data: bytes) -> None:
+        if self._phase == CLOSED:
+            return
+        try:
+            self._parser.feed(data)
+        except WebSocketError as exc:
+            log.info("ws %s: closing with %d: %s", self.route.path, exc.code, exc.message)
+            self._fail(exc.code, exc.message)
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too; connection_lost reports 1006 if no close came
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self._backpressured = True
+        self._over_limit()
+
+    def _over_limit(self) -> bool:
+        """Over max_backpressure? Then stop reading until the client drains (resume_writing):
+        a client that does not read stops being read, and its memory stays bounded."""
+        if self.buffered_amount() <= self._max_backpressure:
+            return False
+        if not self._read_paused and not self._closed:
+            self._read_paused = True
+            self.transport.pause_reading()
+        return True
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._read_paused and not self._closed:
+            self._read_paused = False
+            self.transport.resume_reading()
+        if self._backpressured:
+            self._backpressured = False
+            drain = self.route.drain
+            if drain is not None and self._phase == OPEN:
+                prev = self.cork()
+                try:
+                    self._call(drain, self.ws)
+                finally:
+                    self.uncork(prev)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        super().connection_lost(exc)
+        self._phase = CLOSED
+        for timer in (self._timer, self._close_timer):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._close_timer = None
+        self._closed_callback(1006, "")
+        state = self.state
+        state.connections.discard(self)
+        if state.draining and state.on_empty is not None and not state.on_empty.done():
+            state.on_empty.set_result(None)
+
+    # -- parser sink ----------------------------------------------------------------------
+
+    def on_message(self, data: str | bytes, opcode: int) -> None:
+        handler = self._on_message
+        if handler is None or self._phase != OPEN:
+            return
+        # PERF: _call inlined for the one callback that runs per message.
+        try:
+            result = handler(self.ws, data, opcode)
+        except Exception:
+            log.exception("ws %s: message handler raised", self.route.path)
+            return
+        if result is not None and isinstance(result, Coroutine):
+            self._start_task(result)
+
+    def on_ping(self, payload: bytes) -> None:
+        if self._phase == OPEN:
+            if self._over_limit():
+                return  # a ping flood from a client that does not read: no more pongs
+            self.write(encode_frame(PONG, payload))  # §5.5.2: answer with the same payload
+            if self.route.ping is not None:
+                self._call(self.route.ping, self.ws, payload)
+
+    def on_pong(self, payload: bytes) -> None:
+        if self.route.pong is not None and self._phase == OPEN:
+            self._call(self.route.pong, self.ws, payload)
+
+    def on_close(self, code: int, reason: str) -> None:
+        if self._phase == OPEN:
+            # Echo the close (§5.5.1) with the peer's code, then close TCP (server side first).
+            self.write(encode_close(code, ""))
+        self._phase = CLOSED
+        self.close_transport()
+        self._closed_callback(code, reason)
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def send_message(self, payload: bytes, opcode: int, compress: bool | None,
+                     fin: bool) -> int:
+        """Queue one data message; returns BACKPRESSURE, SUCCESS or DROPPED."""
+        if self._deflate is not None and compress is not False and fin and (
+                opcode == TEXT or opcode == BINARY) and self._phase == OPEN:
+            return self.send_frame(self._deflate.encode(payload, opcode))
+        # PERF: the common case — a whole message under 126 bytes, within the backpressure
+        # limit — with encode_frame and send_frame inlined: 0.15 µs less per echoed message
+        # (2.41 -> 2.27 µs in-process, 16 messages per read).
+        n = len(payload)
+        if n < 126 and fin and self._phase == OPEN:
+            pending = self.transport.get_write_buffer_size()
+            if pending + self._out_size <= self._max_backpressure:
+                self.write(SMALL_HEADS[opcode][n] + payload)
+                if pending or self._write_paused:
+                    self._backpressured = True
+                    return BACKPRESSURE
+                return SUCCESS
+        return self.send_frame(encode_frame(opcode, payload, fin))
+
+    def send_frame(self, frame: bytes) -> int:
+        """Queue a serialised frame (also the pub/sub subscriber interface)."""
+        if self._phase != OPEN:
+            return DROPPED
+        pending = self.transport.get_write_buffer_size()
+        if pending + self._out_size > self._max_backpressure:
+            if self.route.close_on_backpressure_limit:
+                log.info("ws %s: closing, over max_backpressure", self.route.path)
+                self.close_now()
+            else:
+                self._over_limit()
+            return DROPPED
+        self.write(frame)
+        if pending or self._write_paused:
+            self._backpressured = True
+            return BACKPRESSURE
+        return SUCCESS
+
+    def end(self, code: int, reason: str) -> None:
+        """Send a close frame and wait (at most CLOSE_TIMEOUT) for the peer's."""
+        if self._phase != OPEN:
+            return
+        self._phase = CLOSING
+        self.write(encode_close(code, reason))
+        self._close_timer = self.loop.call_later(CLOSE_TIMEOUT, self._close_timed_out)
+        self._closed_callback(code, reason)
+
+    def close_now(self) -> None:
+        """Drop the connection without a close handshake."""
+        if self._phase == CLOSED and self._closed:
+            return
+        self._phase = CLOSED
+        self.abort_transport()
+        self._closed_callback(1006, "")
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Fail the connection (§7.1.7): a close frame with ``code``, then close TCP."""
+        if self._phase == OPEN:
+            self.write(encode_close(code, reason))
+        self._phase = CLOSED
+        self.close_transport()
+        self._closed_callback(code, reason)
+
+    def _close_timed_out(self) -> None:
+        self._close_timer = None
+        if not self._closed:
+            log.info("ws %s: no close frame from the peer; dropping", self.route.path)
+            self.abort_transport()
+
+    def _closed_callback(self, code: int, reason: str) -> None:
+        """Run the ``close`` behaviour exactly once, and leave every topic."""
+        if self._close_called:
+            return
+        self._close_called = True
+        ws = self.ws
+        prev = self.cork()
+        try:
+            ws._unsubscribe_all()
+            if self.route.close is not None:
+                self._call(self.route.close, ws, code, reason)
+        finally:
+            self.uncork(prev)
+
+    def shutdown(self) -> None:
+        """Graceful shutdown: close 1001 (going away, §7.4.1)."""
+        prev = self.cork()
+        try:
+            self.end(1001, "server shutting down")
+        finally:
+            self.uncork(prev)
+
+    # -- timers -----------------------------------------------------------------------------
+
+    def _on_tick(self) -> None:
+        """Every idle_timeout / 2: ping a silent peer, then close it one tick later."""
+        self._timer = None
+        if self._phase != OPEN:
+            return
+        if self._reads != self._seen_reads:
+            self._seen_reads = self._reads
+            self._idle_ticks = 0
+        else:
+            self._idle_ticks += 1
+        if self._idle_ticks >= 2:
+            log.info("ws %s: idle timeout", self.route.path)
+            prev = self.cork()
+            try:
+                self._fail(1001, "idle timeout")
+            finally:
+                self.uncork(prev)
+            return
+        if self._idle_ticks == 1 and self.route.send_pings_automatically:
+            self.write(encode_frame(PING, b""))  # flushed at the end of this tick
+        self._timer = self.loop.call_later(self.route.idle_timeout / 2, self._on_tick)
+
+    # -- user code --------------------------------------------------------------------------
+
+    def _call(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Call a behaviour (inside the caller's cork scope); run it as a task if async."""
+        try:
+            result = fn(*args)
+        except Exception:
+            log.exception("ws %s: %s handler raised", self.route.path,
+                          getattr(fn, "__name__", fn))
+            return
+        if result is not None and isinstance(result, Coroutine):
+            self._start_task(result)
+
+    def call_user(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._call(fn, *args)
+
+    def _start_task(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = self.loop.create_task(CorkedStep(coro, self, self))
+        self._tasks.add(task)  # a strong reference: asyncio keeps only weak ones
+        task.add_done_callback(self._tasks.discard)
+
+    def step_done(self, exc: BaseException | None) -> None:
+        """An async behaviour ended (CorkedStep's owner interface)."""
+        if exc is not None:
+            log.error("ws %s: async handler raised", self.route.path, exc_info=exc)
+
+    def is_closed(self) -> bool:
+        return self._phase != OPEN
+
+    def remote_address(self) -> str | None:
+        peer = self.transport.get_extra_info("peername") if self.transport else None
+        if isinstance(peer, tuple):
+            return str(peer[0])
+        return None
+
