@@ -22,12 +22,15 @@ from . import errors
 from .error_handling import ErrorHandlers
 from .json import make_dumps
 from .middleware import compose, is_async
+from .proxy import TrustedProxies
 from .pubsub import PubSub
+from .pubsub_redis import hub_from_setting
 from .response import ResponseOptions
 from .routing import MethodNotAllowed as _NoMethod
 from .routing import NotFound as _NoRoute
 from .routing import Router
 from .server.http import HTTPConnection
+from .server.proxy_protocol import proxy_protocol_class
 from .server.serve import Server, new_event_loop
 from .server.serve import run as serve_forever
 from .server.websocket import websocket_upgrade
@@ -155,6 +158,9 @@ class App(RouteGroup):
         json_option: int | None = None,
         json_default: Callable[[Any], Any] | None = None,
         debug: bool = False,
+        pubsub: Any = None,
+        trusted_proxies: Iterable[str] | str | None = None,
+        proxy_protocol: bool = False,
     ) -> None:
         super().__init__(self, "", ())
         self.debug = debug
@@ -177,6 +183,14 @@ class App(RouteGroup):
         self._server: Server | None = None
         # -- running (issue 7): the connection class; the access log swaps in a subclass.
         self._protocol_class: type[HTTPConnection] = HTTPConnection
+        # -- scaling out (issue 11, docs/scaling.md): pub/sub across processes, proxies.
+        # pubsub: "redis://host:port/db" or a Backend (default CORKWEB_PUBSUB, else local);
+        # trusted_proxies: addresses/CIDRs whose X-Forwarded-* are believed
+        # (CORKWEB_TRUSTED_PROXIES); proxy_protocol: connections start with a PROXY header.
+        self._pubsub_hub = hub_from_setting(pubsub)
+        self.trusted_proxies = TrustedProxies.from_setting(trusted_proxies)
+        self.proxy_protocol = proxy_protocol or os.environ.get(
+            "CORKWEB_PROXY_PROTOCOL", "").lower() in ("1", "true", "yes", "on")
 
     def __repr__(self) -> str:
         return f"<App routes={len(self._specs)} frozen={self._frozen}>"
@@ -430,12 +444,26 @@ class App(RouteGroup):
     def _server_for(self) -> Server:
         self.freeze()
         if self._server is None:
+            self._scale_out()  # (issue 11)
             self._server = Server(self.handle, error_handler=self._errors,
                                   options=self._options, limits=self.limits,
                                   upgrade_handler=websocket_upgrade if self._pubsub_hub
                                   is not None else None,
                                   protocol_class=self._protocol_class)
         return self._server
+
+    def _scale_out(self) -> None:
+        """(issue 11) Run a cross-process pub/sub backend with the lifespan (connected before
+        the app's start hooks, closed after its shutdown hooks); apply the proxy settings."""
+        backend = self._pubsub_hub.backend if self._pubsub_hub is not None else None
+        if callable(getattr(backend, "start", None)):
+            self._on_start.insert(0, backend.start)  # type: ignore[union-attr]
+            self._on_shutdown.append(backend.stop)  # type: ignore[union-attr]
+        assert self._options is not None
+        self._options.proxies = self.trusted_proxies
+        if self.proxy_protocol:
+            self._protocol_class = proxy_protocol_class(self._protocol_class,
+                                                        self.trusted_proxies)
 
     # -- WebSocket (issue 5) ----------------------------------------------------------------
 

@@ -15,10 +15,13 @@ Never compressed: streamed bodies (``res.write``/``try_end`` — Server-Sent Eve
 files; those have precompressed ``.br``/``.gz`` siblings instead), ``text/event-stream`` in any
 case, and responses that already have a ``content-encoding``.
 
-Cost: nothing for responses of routes without this middleware (the hook rides on the
-``before_head`` check that ``Response.end`` already makes). With it, ~2 µs to look at the request,
-plus the compression itself: gzip level 6 runs at ~50-100 MB/s here, so a 1 MiB JSON body
-blocks the loop for ~10 ms — set ``maximum_size`` if handlers return huge bodies.
+Cost: nothing for routes without this middleware (the hook rides on the ``before_head`` check
+that ``Response.end`` already makes). With it, ~8k instructions (~1.5 µs) per response that
+does not qualify (callgrind, middleware call included); ``Accept-Encoding`` is read only
+for bodies that do.
+Then the compression itself: on the loaded development machine gzip level 6 ran at ~20 MB/s and
+brotli quality 4 at ~25 MB/s on JSON, so a 1 MiB body holds the event loop for ~40-50 ms — set
+``maximum_size`` if handlers return bodies that large.
 """
 
 from __future__ import annotations

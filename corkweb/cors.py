@@ -73,10 +73,21 @@ class CORS:
         if self.expose:
             fixed.append(header_line("access-control-expose-headers", self.expose))
         self._fixed: tuple[bytes, ...] = tuple(fixed)
+        self._valid: dict[str, bool] = {}
 
     def origin_allowed(self, origin: str) -> bool:
         """Whether ``origin`` may read responses (it must also look like an origin)."""
-        if not _ORIGIN.match(origin):
+        # PERF: browsers send a few distinct origins; remembering that one is well-formed
+        # saves the regex (~1 µs here) on nearly every cross-origin request.
+        valid = self._valid
+        ok = valid.get(origin)
+        if ok is None:
+            ok = _ORIGIN.match(origin) is not None
+            if len(origin) <= 256:  # bounded: at most 1024 short entries
+                if len(valid) >= 1024:
+                    valid.clear()
+                valid[origin] = ok
+        if not ok:
             return False
         if self.allow_all:
             return True
@@ -95,6 +106,13 @@ class CORS:
     # -- the middleware ----------------------------------------------------------------------
 
     def __call__(self, res: Any, req: Any, data: Any) -> Any:
+        # PERF: same-origin requests and non-browser clients send no Origin: look at the raw
+        # header names before building the headers dict (~8k instructions saved for them).
+        for name, _ in req.headers:
+            if name == b"origin":
+                break
+        else:
+            return data if data is not None else True
         origin = req.get_header("origin")
         if origin is None:
             return data if data is not None else True
@@ -102,7 +120,7 @@ class CORS:
             self._answer_preflight(res, req, origin)
             return None  # answered: stop the chain
         if self.origin_allowed(origin):
-            res.before_head(lambda r: self._decorate(r, origin))
+            res.before_head(self._decorate)
         elif not self.allow_all:
             res.before_head(_vary_origin)
         return data if data is not None else True
@@ -116,13 +134,15 @@ class CORS:
         res.write_status(204).write_header("allow", ", ".join(self.methods + ("OPTIONS",)))
         res.end()
 
-    def _decorate(self, res: Any, origin: str) -> None:
+    def _decorate(self, res: Any, origin: str | None = None) -> None:
         # PERF: the lines are built from checked values (the origin matched _ORIGIN, the rest
         # was validated at construction) and appended directly: write_header's per-character
         # checks made the middleware cost ~10 µs per request instead of ~4.
         if self.allow_all and not self.credentials:
             lines = [b"access-control-allow-origin: *\r\n"]
         else:
+            if origin is None:
+                origin = res._req.get_header("origin", "")
             lines = [b"access-control-allow-origin: " + origin.encode("latin-1") + b"\r\n",
                      b"vary: origin\r\n"]
         lines += self._fixed

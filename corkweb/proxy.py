@@ -20,8 +20,9 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-__all__ = ["TrustedProxies", "ENV_TRUSTED_PROXIES"]
+__all__ = ["TrustedProxies", "ENV_TRUSTED_PROXIES", "client_address", "client_scheme"]
 
 #: ``CORKWEB_TRUSTED_PROXIES="127.0.0.1,10.0.0.0/8"``: the default of ``App(trusted_proxies)``.
 ENV_TRUSTED_PROXIES = "CORKWEB_TRUSTED_PROXIES"
@@ -152,6 +153,28 @@ class TrustedProxies:
             if not self._trusted_ip(address):
                 break
         return client, index
+
+
+def client_address(conn: Any, req: Any) -> str | None:
+    """``res.get_remote_address()``: the peer, or the client that trusted proxies report."""
+    proxies = conn.options.proxies
+    peer: str | None = conn.remote_address()
+    if proxies is None:
+        return peer
+    return proxies.client(peer, req.headers)[0]
+
+
+def client_scheme(conn: Any, req: Any) -> str:
+    """``res.get_scheme()``: the connection's own scheme (TLS or not, or a PROXY v2 header's
+    TLS flag), overridden by ``X-Forwarded-Proto`` / ``Forwarded`` from a trusted proxy."""
+    scheme: str = getattr(conn, "proxy_scheme", None) or (
+        "https" if conn.transport.get_extra_info("sslcontext") is not None else "http")
+    proxies = conn.options.proxies
+    if proxies is not None:
+        forwarded = proxies.client(conn.remote_address(), req.headers)[1]
+        if forwarded is not None:
+            scheme = "https" if forwarded in ("https", "wss") else "http"
+    return scheme
 
 
 def _parse_ip(text: str) -> _Address | None:

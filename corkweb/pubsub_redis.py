@@ -38,9 +38,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from .pubsub import PubSub
 from .wire.websocket import BINARY, TEXT, encode_frame
 
-__all__ = ["RedisBackend", "is_redis_url"]
+__all__ = ["RedisBackend", "is_redis_url", "hub_from_setting", "ENV_PUBSUB"]
 
 log = logging.getLogger("corkweb.pubsub")
 
@@ -48,7 +49,7 @@ _MARK = b"cw1"
 _ID_SIZE = 8
 _HEADER = len(_MARK) + _ID_SIZE
 
-#: Exceptions that mean "the connection to Redis is broken": reconnect.
+#: URL schemes that name a Redis server (redis-py's ConnectionPool.from_url).
 _SCHEMES = ("redis://", "rediss://", "unix://")
 
 
@@ -61,13 +62,17 @@ class RedisBackend:
     """A :class:`corkweb.pubsub.Backend` that carries publishes through Redis.
 
     ``RedisBackend("redis://host:6379/0", channel_prefix="corkweb:", min_backoff=0.1,
-    max_backoff=2.0)``. The app starts it with the worker's event loop (``start``) and stops
-    it after the drain (``stop``); ``App(pubsub="redis://...")`` does both.
+    max_backoff=2.0, health_check_interval=30.0)``. The app starts it with the worker's event
+    loop (``start``) and stops it after the drain (``stop``); ``App(pubsub="redis://...")``
+    does both. ``health_check_interval``: an idle subscriber connection sends a PING this
+    often; no answer by the next one means the link is dead (a silent network cut, a frozen
+    server), and the backend reconnects.
     """
 
     def __init__(self, url: str, *, channel_prefix: str = "corkweb:",
                  min_backoff: float = 0.1, max_backoff: float = 2.0,
-                 connect_timeout: float = 5.0) -> None:
+                 connect_timeout: float = 5.0, health_check_interval: float = 30.0,
+                 max_pending: int = 100_000) -> None:
         try:
             from redis.asyncio import ConnectionPool
             from redis.exceptions import RedisError
@@ -78,12 +83,22 @@ class RedisBackend:
             raise ValueError(f"not a Redis URL: {url!r} (redis://host:port/db, rediss://, "
                              "unix://path)")
         self.url = url
+        # No read timeout: the subscriber connection is silent until something is published.
+        # A dead peer is noticed by TCP (keepalive) or a failing send.
         self._pool = ConnectionPool.from_url(url, socket_connect_timeout=connect_timeout,
-                                             socket_keepalive=True)
-        self._errors: tuple[type[BaseException], ...] = (RedisError, OSError, EOFError)
+                                             socket_timeout=None, socket_keepalive=True)
+        self._errors: tuple[type[BaseException], ...] = (
+            RedisError, OSError, EOFError, asyncio.TimeoutError)
+        self.connect_timeout = connect_timeout
         self._prefix = channel_prefix.encode()
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
+        self.health_check_interval = health_check_interval
+        #: Publishes waiting for Redis beyond this are dropped (counted, logged): bounded
+        #: memory when Redis is slower than the publishers.
+        self.max_pending = max_pending
+        self._overflow = 0
+        self._ping_unanswered = False
         #: This worker's tag on what it publishes (to skip its own echo).
         self.origin = os.urandom(_ID_SIZE)
         self._tag = _MARK + self.origin
@@ -92,6 +107,7 @@ class RedisBackend:
         self._subscribed: set[str] = set()  # what Redis knows, on the current connection
         self._changed: set[str] = set()  # topics to reconcile with Redis
         self._awaiting = 0  # SUBSCRIBE confirmations not yet received
+        self._sent: asyncio.Event | None = None  # set by the sender when the outbox is empty
         self._outbox: deque[tuple[bytes, bytes]] = deque()
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -132,13 +148,24 @@ class RedisBackend:
         assert deliver is not None, "backend used before PubSub attached it"
         count = deliver(topic, frame, sender)
         if self._up:
-            self._outbox.append((self._prefix + topic.encode(), self._tag + frame))
+            outbox = self._outbox
+            if len(outbox) >= self.max_pending:
+                self._overflowed()
+                return count
+            outbox.append((self._prefix + topic.encode(), self._tag + frame))
             wake = self._wake
             if wake is not None and not wake.is_set():
                 wake.set()
         else:
             self._not_forwarded += 1
         return count
+
+    def _overflowed(self) -> None:
+        if not self._overflow:
+            log.warning("pub/sub: %d publishes wait for Redis at %s; dropping the next ones "
+                        "(they reach this worker's subscribers only) until it catches up",
+                        len(self._outbox), self.where)
+        self._overflow += 1
 
     def topic_added(self, topic: str) -> None:
         refs = self._topics.get(topic, 0)
@@ -182,9 +209,10 @@ class RedisBackend:
         if task is None:
             return
         if self._up and self._outbox:
-            # Give the sender one chance to flush the last publishes (bounded).
+            # Let the sender flush the last publishes (bounded).
+            self._sent = asyncio.Event()
             try:
-                await asyncio.wait_for(self._flushed(), 2.0)
+                await asyncio.wait_for(self._sent.wait(), 2.0)
             except asyncio.TimeoutError:
                 log.warning("pub/sub: %d publishes not sent to Redis at shutdown",
                             len(self._outbox))
@@ -195,10 +223,6 @@ class RedisBackend:
             pass
         await self._disconnect()
         await self._pool.disconnect()
-
-    async def _flushed(self) -> None:
-        while self._outbox and self._up:
-            await asyncio.sleep(0.01)
 
     async def wait_synced(self, timeout: float = 10.0) -> None:
         """Until Redis knows every current topic of this worker (for tests and readiness)."""
@@ -211,7 +235,8 @@ class RedisBackend:
         backoff = self.min_backoff
         while True:
             try:
-                await self._connect()
+                # Bounded: a frozen server accepts TCP connections but answers nothing.
+                await asyncio.wait_for(self._connect(), self.connect_timeout)
             except self._errors as exc:
                 await self._disconnect()
                 self._went_down(exc)
@@ -225,24 +250,23 @@ class RedisBackend:
             self._synced.clear()
             self._check_synced()  # at once if there is nothing to subscribe
             self._first_done()
-            reader = asyncio.ensure_future(self._read())
-            sender = asyncio.ensure_future(self._send())
+            tasks = (asyncio.ensure_future(self._read()), asyncio.ensure_future(self._send()),
+                     asyncio.ensure_future(self._watch()))
             try:
-                done, _ = await asyncio.wait({reader, sender},
-                                             return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                self._up = False
+                self._mark_down()
                 self._synced.clear()
-                for task in (reader, sender):
+                for task in tasks:
                     task.cancel()
-                await asyncio.gather(reader, sender, return_exceptions=True)
+                await asyncio.gather(*tasks, return_exceptions=True)
                 await self._disconnect()
-            exc = next((t.exception() for t in done if not t.cancelled() and t.exception()),
-                       None)
-            if exc is not None and not isinstance(exc, self._errors):
+            failure = next((t.exception() for t in done
+                            if not t.cancelled() and t.exception()), None)
+            if failure is not None and not isinstance(failure, self._errors):
                 # A bug, not an outage: say so with the traceback, then carry on.
-                log.error("pub/sub: the Redis backend failed", exc_info=exc)
-            self._went_down(exc or ConnectionError("connection closed"))
+                log.error("pub/sub: the Redis backend failed", exc_info=failure)
+            self._went_down(failure or ConnectionError("connection closed"))
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.max_backoff)
 
@@ -258,8 +282,9 @@ class RedisBackend:
         # Everything wanted must be (re)subscribed on the new connection.
         self._subscribed.clear()
         self._awaiting = 0
+        self._ping_unanswered = False
         self._changed.update(self._topics)
-        self._outbox.clear()  # publishes queued for the broken connection were counted
+        self._outbox.clear()  # empty already: _mark_down counted what was left
 
     async def _disconnect(self) -> None:
         for conn in (self._sub, self._pub):
@@ -270,18 +295,24 @@ class RedisBackend:
                     log.debug("pub/sub: disconnecting from Redis: %r", exc)
         self._sub = self._pub = None
 
-    def _went_down(self, exc: BaseException) -> None:
+    def _mark_down(self) -> None:
+        """From now on publishes stay local; those still queued were not forwarded."""
         if self._up:
+            self._up = False
             self._not_forwarded += len(self._outbox)
             self._outbox.clear()
-            self._up = False
+
+    def _went_down(self, exc: BaseException) -> None:
+        """Log an outage: WARNING once when it starts, DEBUG for each failed retry."""
+        self._mark_down()
+        reason = str(exc) or type(exc).__name__
         if self._down_since is None:
             self._down_since = time.monotonic()
             log.warning("pub/sub: Redis at %s is unreachable (%s); publishes reach this "
                         "worker's subscribers only until it is back; reconnecting",
-                        self.where, exc or "connection closed")
+                        self.where, reason)
         else:
-            log.debug("pub/sub: Redis at %s still unreachable: %s", self.where, exc)
+            log.debug("pub/sub: Redis at %s still unreachable: %s", self.where, reason)
 
     def _came_up(self) -> None:
         self._up = True
@@ -294,7 +325,7 @@ class RedisBackend:
             log.info("pub/sub: connected to Redis at %s", self.where)
         self._not_forwarded = 0
 
-    # -- the two tasks of a connected session ------------------------------------------------
+    # -- the three tasks of a connected session: send, read, watch ---------------------------
 
     async def _send(self) -> None:
         """Subscription changes and publishes, in order, until the connection breaks."""
@@ -310,11 +341,29 @@ class RedisBackend:
                 outbox.clear()
                 await pub.send_packed_command(pub.pack_commands(batch), check_health=False)
                 for _ in batch:
-                    await pub.read_response()
+                    await pub.read_response(push_request=False)
                 continue
+            if self._overflow:
+                log.warning("pub/sub: Redis caught up; %d publishes were not forwarded",
+                            self._overflow)
+                self._overflow = 0
+            if self._sent is not None:
+                self._sent.set()
             wake.clear()
             if not self._changed and not outbox:
                 await wake.wait()
+
+    async def _watch(self) -> None:
+        """PING on the subscriber connection every ``health_check_interval``; no PONG by the
+        next one means a dead link that TCP alone would notice only after hours."""
+        sub = self._sub
+        while True:
+            await asyncio.sleep(self.health_check_interval)
+            if self._ping_unanswered:
+                raise ConnectionError(
+                    f"no answer to PING within {self.health_check_interval:g} s")
+            self._ping_unanswered = True
+            await sub.send_packed_command(sub.pack_command("PING"), check_health=False)
 
     async def _reconcile(self, sub: Any) -> None:
         changed, self._changed = self._changed, set()
@@ -342,9 +391,14 @@ class RedisBackend:
         sub, prefix, tag = self._sub, self._prefix, self._tag
         skip = len(prefix)
         while True:
-            response = await sub.read_response()
+            # push_request: SUBSCRIBE confirmations and messages are replies for us, not
+            # "push" notifications for redis-py's own handler (redis>=5 with RESP3 in mind).
+            response = await sub.read_response(push_request=True)
             if response is None:
                 raise ConnectionError("Redis closed the connection")
+            if response == b"PONG":  # PING while subscribed to nothing (RESP2)
+                self._ping_unanswered = False
+                continue
             kind = response[0]
             if kind == b"message":
                 data = response[2]
@@ -359,6 +413,8 @@ class RedisBackend:
             elif kind == b"subscribe":
                 self._awaiting -= 1
                 self._check_synced()
+            elif kind == b"pong":
+                self._ping_unanswered = False
             elif kind == b"unsubscribe":
                 pass
             else:
@@ -380,3 +436,28 @@ def _foreign_frame(data: bytes) -> bytes:
     except UnicodeDecodeError:
         return encode_frame(BINARY, data)
     return encode_frame(TEXT, data)
+
+
+#: ``CORKWEB_PUBSUB=redis://host:6379/0``: the default of ``App(pubsub=...)``.
+ENV_PUBSUB = "CORKWEB_PUBSUB"
+
+
+def hub_from_setting(value: Any) -> PubSub | None:
+    """What ``App(pubsub=...)`` means: ``None`` reads ``CORKWEB_PUBSUB``; ``None``, ``""`` or
+    ``"local"`` give ``None`` (the app's default, in-process hub); a Redis URL, a
+    :class:`~corkweb.pubsub.Backend` or a :class:`~corkweb.pubsub.PubSub` give the hub."""
+    if value is None:
+        value = os.environ.get(ENV_PUBSUB, "").strip() or None
+    if value is None or value == "local":
+        return None
+    if isinstance(value, PubSub):
+        return value
+    if isinstance(value, str):
+        if not is_redis_url(value):
+            raise ValueError(f"pubsub={value!r}: expected 'local' or a Redis URL "
+                             "(redis://host:port/db, rediss://..., unix:///path)")
+        return PubSub(RedisBackend(value))
+    if all(callable(getattr(value, name, None)) for name in
+           ("attach", "publish", "topic_added", "topic_removed")):
+        return PubSub(value)
+    raise TypeError(f"pubsub must be a URL, a Backend or a PubSub, not {value!r}")

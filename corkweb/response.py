@@ -22,6 +22,7 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .body import BodyReader, ClientDisconnected
+from .proxy import client_address, client_scheme
 from .wire.cookies import cookie_line
 from .wire.writer import CONTINUE, LAST_CHUNK, chunk, header_line, status_line
 
@@ -49,7 +50,7 @@ class ResponseOptions:
     """App-wide settings a response needs, built once when the app starts (falcon's idea)."""
 
     __slots__ = ("json_dumps", "json_loads", "render", "render_async", "render_string",
-                 "debug")
+                 "debug", "proxies")
 
     def __init__(
         self,
@@ -70,6 +71,7 @@ class ResponseOptions:
         self.render_async = render_async
         self.render_string = render_string
         self.debug = debug
+        self.proxies: Any = None  # (issue 11) corkweb.proxy.TrustedProxies, set by the App
 
 
 class Response(BodyReader):
@@ -567,8 +569,12 @@ class Response(BodyReader):
         return self
 
     def get_remote_address(self) -> str | None:
-        """The client's IP address as text (``None`` for a UNIX socket)."""
-        return self._conn.remote_address()
+        """The client's IP (``None`` for a UNIX socket); behind a proxy, see docs/scaling.md."""
+        return client_address(self._conn, self._req)
+
+    def get_scheme(self) -> str:
+        """``"https"`` or ``"http"`` as the client used it (issue 11, docs/scaling.md)."""
+        return client_scheme(self._conn, self._req)
 
     def run_async(self, coro: Any) -> asyncio.Task[Any]:
         """Run ``coro`` as part of this response: corked steps, errors answered 500."""

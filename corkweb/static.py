@@ -343,8 +343,9 @@ class StaticFiles:
 
     def __call__(self, res: Any, req: Any) -> Coroutine[Any, Any, None] | None:
         name = req.get_parameter("file", "")
-        path, st = self.resolve(name)
-        if stat.S_ISDIR(st.st_mode):
+        path, found = self.resolve(name)
+        st: os.stat_result | None = found
+        if stat.S_ISDIR(found.st_mode):
             if self.index is None:
                 raise NotFound("no such file")
             if name and not name.endswith("/"):

@@ -160,3 +160,27 @@ def test_server_shutdown_ends_open_streams(probe: Probe) -> None:
         sock.close()
     assert probe.closed.is_set()
     assert data.endswith(b"0\r\n\r\n")  # a clean end of the chunked body, not a reset
+
+
+def test_backpressure_with_a_slow_reader(serve: Callable[..., TestServer]) -> None:
+    app = App(templates=None)
+    sent: list[bool] = []
+    payload = "x" * 65536
+
+    @app.get("/flood")
+    async def flood(res: Any, req: Any) -> None:
+        async with EventStream(res, req) as stream:
+            for i in range(64):  # 4 MiB: far more than the socket buffers hold
+                sent.append(await stream.send(payload, id=str(i)))
+
+    server = serve(app)
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(10)
+        s.connect(("127.0.0.1", server.port))
+        s.sendall(b"GET /flood HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        data = bytearray()
+        while chunk := s.recv(65536):
+            data += chunk
+    assert data.count(b"data: " + payload.encode()) == 64 and data.endswith(b"0\r\n\r\n")
+    assert sent == [True] * 64

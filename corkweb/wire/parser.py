@@ -16,7 +16,7 @@ sink as soon as its head is complete, before its body arrives (the body streams 
 from __future__ import annotations
 
 import re
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 import httptools
 
@@ -375,7 +375,7 @@ class RequestParser:
         self._sink.on_request(head)
 
     @staticmethod
-    def _bad_version(v: str) -> None:
+    def _bad_version(v: str) -> NoReturn:
         if v.startswith("0."):
             raise ProtocolError(400, "HTTP/0.9 requests are not supported")
         raise ProtocolError(505, f"HTTP/{v} is not supported")
