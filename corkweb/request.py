@@ -24,32 +24,13 @@ __all__ = ["Request"]
 class Request(RequestHead):
     """The request head plus the route match; built by the parser, completed by the router."""
 
-    __slots__ = ("_params", "_values", "_yield", "_cache")
-
-    # PERF: one __init__ that sets the head fields itself instead of calling
-    # RequestHead.__init__ through super(): the parser builds one of these per request, and the
-    # extra call with eleven arguments cost 0.25 µs. The lazily built views (headers dict,
-    # cookies, query) share one ``_cache`` dict, created on first use.
-    def __init__(
-        self, method: str, url: str, path: str, query: str, version: str, keep_alive: bool,
-        headers: list[tuple[bytes, bytes]], content_length: int | None, chunked: bool,
-        expect_continue: bool, upgrade: bytes | None,
-    ) -> None:
-        self.method = method
-        self.url = url
-        self.path = path
-        self.query = query
-        self.version = version
-        self.keep_alive = keep_alive
-        self.headers = headers
-        self.content_length = content_length
-        self.chunked = chunked
-        self.expect_continue = expect_continue
-        self.upgrade = upgrade
-        self._params: dict[str, Any] | None = None
-        self._values: tuple[Any, ...] = ()
-        self._yield = False
-        self._cache: dict[str, Any] | None = None
+    # Set by the router (parameters), by set_yield, and by the lazily built views (headers
+    # dict, cookies, query), which share one ``_cache`` dict created on first use. Class-level
+    # defaults: a request that needs none of them costs no assignment.
+    _params: dict[str, Any] | None = None
+    _values: tuple[Any, ...] = ()
+    _yield = False
+    _cache: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.url}>"

@@ -51,8 +51,12 @@ def both(data: bytes, limits: Limits | None = None) -> list[Any]:
     return whole
 
 
+FIELDS = ("method", "url", "path", "query", "version", "keep_alive", "headers",
+          "content_length", "chunked", "expect_continue", "upgrade")
+
+
 def vars_of(head: RequestHead) -> dict[str, Any]:
-    return {k: getattr(head, k) for k in RequestHead.__slots__}
+    return {k: getattr(head, k) for k in FIELDS}
 
 
 def rejects(data: bytes, status: int, limits: Limits | None = None) -> ProtocolError:

@@ -27,12 +27,11 @@ __all__ = ["RequestHead", "RequestParser", "ParserSink"]
 
 
 def _new_llhttp(sink: object) -> httptools.HttpRequestParser:
-    parser = httptools.HttpRequestParser(sink)
-    # llhttp refuses versions other than 0.9, 1.0, 1.1 and 2.0 with a bare "invalid version";
-    # letting them through makes on_headers_complete answer 505 for any HTTP/x.y, as RFC 9110
-    # §15.6.6 asks (HTTP/0.9 stays 400). Syntax (one digit, a dot, one digit) is still checked.
-    parser.set_dangerous_leniencies(lenient_version=True)
-    return parser
+    # llhttp stays strict about versions: it accepts only 0.9, 1.0, 1.1 and 2.0 and refuses any
+    # other well-formed HTTP/x.y with "Invalid HTTP version", which feed() answers 505 (RFC 9110
+    # §15.6.6). Keeping that set closed is what lets on_headers_complete infer HTTP/1.1 without
+    # asking llhttp for the version string.
+    return httptools.HttpRequestParser(sink)
 
 # Methods decoded once; anything else llhttp accepted is decoded on the fly.
 _METHODS = {
@@ -55,8 +54,8 @@ _ABSOLUTE_RE = re.compile(rb"[A-Za-z][A-Za-z0-9+.\-]*://([^/?#]*)([^?#]*)(\?[^#]
 
 # Header names the parser must look at; the rest are stored untouched.
 _HOST, _CL, _TE = b"host", b"content-length", b"transfer-encoding"
-_EXPECT, _UPGRADE = b"expect", b"upgrade"
-_WATCHED = frozenset((_HOST, _CL, _TE, _EXPECT, _UPGRADE))
+_EXPECT, _UPGRADE, _CONNECTION = b"expect", b"upgrade", b"connection"
+_WATCHED = frozenset((_HOST, _CL, _TE, _EXPECT, _UPGRADE, _CONNECTION))
 
 
 class RequestHead:
@@ -67,10 +66,13 @@ class RequestHead:
     subclasses this class, so the parser builds the object handed to user code directly.
     """
 
-    __slots__ = (
-        "method", "url", "path", "query", "version", "keep_alive", "headers",
-        "content_length", "chunked", "expect_continue", "upgrade",
-    )
+    # PERF: no __slots__, and the fields that only some requests have (a body, Expect,
+    # Upgrade) are class-level defaults the parser overrides when it saw them: a plain GET is
+    # built with seven assignments instead of eleven, and Request needs no __init__ of its own.
+    content_length: int | None = None
+    chunked: bool = False
+    expect_continue: bool = False
+    upgrade: bytes | None = None
 
     def __init__(
         self,
@@ -81,10 +83,6 @@ class RequestHead:
         version: str,
         keep_alive: bool,
         headers: list[tuple[bytes, bytes]],
-        content_length: int | None,
-        chunked: bool,
-        expect_continue: bool,
-        upgrade: bytes | None,
     ) -> None:
         self.method = method
         self.url = url
@@ -93,10 +91,6 @@ class RequestHead:
         self.version = version
         self.keep_alive = keep_alive
         self.headers = headers
-        self.content_length = content_length
-        self.chunked = chunked
-        self.expect_continue = expect_continue
-        self.upgrade = upgrade
 
     @property
     def has_body(self) -> bool:
@@ -203,6 +197,8 @@ class RequestParser:
         except httptools.HttpParserError as exc:
             if self._closed:
                 return None  # llhttp refuses bytes after `Connection: close`; we drop them
+            if str(exc) == "Invalid HTTP version":  # a well-formed HTTP/x.y we do not speak
+                raise ProtocolError(505, "only HTTP/1.0 and HTTP/1.1 are supported") from None
             raise ProtocolError(400, f"malformed request: {exc}") from None
         if self._head_ended:
             # Bytes of the next head that came in this same read are not counted below; the
@@ -315,16 +311,27 @@ class RequestParser:
             if value.strip().lower() != b"100-continue":
                 raise ProtocolError(417, "unsupported Expect value")  # RFC 9110 §10.1.1
             self._expect = True
-        else:
+        elif name == _UPGRADE:
             self._upgrade = value.strip().lower()
+        # Connection: llhttp interprets it; watching it only marks the message as special, so
+        # that on_headers_complete asks llhttp for the version (see there).
 
     def on_headers_complete(self) -> None:
         self.in_head = False
         self._head_ended = True
         parser = self._parser
-        version = _VERSIONS.get(parser.get_http_version())
-        if version is None:
-            self._bad_version(parser.get_http_version())
+        keep_alive = parser.should_keep_alive()
+        special = self._special
+        version: str | None
+        if keep_alive and not special:
+            # PERF: strict llhttp speaks 0.9, 1.0, 1.1 and 2.0 only, and keeps a connection alive
+            # without a Connection header only when the minor version is above 0: this is
+            # HTTP/1.1. get_http_version() formats a string in httptools: 1 µs per request saved.
+            version = "1.1"
+        else:
+            version = _VERSIONS.get(parser.get_http_version())
+            if version is None:
+                self._bad_version(parser.get_http_version())
         raw_method = parser.get_method()
         method = _METHODS.get(raw_method) or raw_method.decode("ascii")
         url = self._url
@@ -332,7 +339,6 @@ class RequestParser:
             url = self._other_target_form(method, url)
         if self._hosts == 0 and version == "1.1":
             raise ProtocolError(400, "missing Host header")  # RFC 9112 §3.2
-        special = self._special
         if special:
             self._check_framing(version)
         try:
@@ -357,11 +363,17 @@ class RequestParser:
                 raise ProtocolError(400, "an Upgrade request with a body is not supported")
         # After CONNECT come tunnel bytes, never HTTP: the answer closes the connection (the
         # parser ignores what follows), so it must say so.
-        keep_alive = parser.should_keep_alive() and method != "CONNECT"
-        head = self._head_cls(
-            method, target, path, query, version, keep_alive, self._headers,
-            self._content_length, self._chunked, self._expect, upgrade,
-        )
+        keep_alive = keep_alive and method != "CONNECT"
+        head = self._head_cls(method, target, path, query, version, keep_alive, self._headers)
+        if special:
+            if self._content_length is not None:
+                head.content_length = self._content_length
+            if self._chunked:
+                head.chunked = True
+            if self._expect:
+                head.expect_continue = True
+            if upgrade is not None:
+                head.upgrade = upgrade
         self._closing = not keep_alive
         # PERF: reset only what this message changed (most have no body and no special header).
         self._url = b""
