@@ -108,6 +108,9 @@ class Request(RequestHead):
 
     def get_parameter(self, key: int | str, default: Any = None) -> Any:
         """A route parameter by name (``"id"`` for ``/users/:id``) or by position (``0``)."""
+        if key.__class__ is str:  # PERF: by name is the common call: 0.4k instructions less
+            params = self._params
+            return default if params is None else params.get(key, default)
         if isinstance(key, int):
             values = self._values
             return values[key] if -len(values) <= key < len(values) else default
