@@ -72,12 +72,16 @@ class WebSocketConnection(CorkedProtocol):
         "state", "loop", "route", "ws", "protocol", "_parser", "_deflate", "_phase",
         "_on_message", "_max_backpressure", "_timer", "_reads", "_seen_reads", "_idle_ticks",
         "_close_timer", "_close_called", "_tasks", "_read_paused", "_backpressured",
+        "_client_address",
     )
 
     def __init__(self, state: ServerState, info: UpgradeInfo) -> None:
         super().__init__(state.corker)
         self.state = state
         self.loop = state.loop
+        # The client's address as the upgrade request saw it: behind a trusted proxy that is
+        # the forwarded one, not the proxy's.
+        self._client_address = info.remote_address
         route = self.route = info.route
         self.protocol = info.protocol
         self.ws = WebSocket(self, route, info.user_data)
@@ -373,6 +377,8 @@ class WebSocketConnection(CorkedProtocol):
         return self._phase != OPEN
 
     def remote_address(self) -> str | None:
+        if self._client_address is not None:
+            return self._client_address
         peer = self.transport.get_extra_info("peername") if self.transport else None
         if isinstance(peer, tuple):
             return str(peer[0])
