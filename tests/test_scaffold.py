@@ -55,9 +55,10 @@ def test_rendered_project_installs_and_passes_its_tests(
     # was installed, package data (templates, static files) included.
     site = tmp_path / "site"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    # Build with the setuptools already here when there is one (fast, offline).
-    isolation = [] if importlib.util.find_spec("setuptools") is None else [
-        "--no-build-isolation"]
+    # Build with the setuptools already here when there is one (fast, offline); setuptools
+    # older than 70.1 also needs the wheel package for that.
+    offline = all(importlib.util.find_spec(m) is not None for m in ("setuptools", "wheel"))
+    isolation = ["--no-build-isolation"] if offline else []
     installed = run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", *isolation,
                      "--disable-pip-version-check", "--target", str(site), str(project)],
                     cwd=tmp_path, env=env)

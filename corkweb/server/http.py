@@ -55,7 +55,7 @@ class HTTPConnection(CorkedProtocol):
 
     __slots__ = (
         "state", "loop", "options", "_parser", "_current", "_reading", "_queue", "_phase",
-        "_timer", "_read_paused", "_final_error", "_close_after", "_dispatching",
+        "_read_paused", "_final_error", "_close_after", "_dispatching",
         "_high_water", "_writable_check", "_requests", "_chunks", "_age", "_seen", "_handler",
         "draining", "_held_upgrade",
     )
@@ -73,7 +73,6 @@ class HTTPConnection(CorkedProtocol):
         self._reading: Response | None = None
         self._queue: deque[Response] | None = None
         self._phase = IDLE
-        self._timer: asyncio.TimerHandle | None = None
         self._requests = 0
         self._chunks = 0
         self._age = 0.0
@@ -98,7 +97,7 @@ class HTTPConnection(CorkedProtocol):
             self.write(error_response(503, "server busy, try again"))
             self.close_transport()
             return
-        self._timer = self.loop.call_later(state.tick, self._on_tick)
+        state.watch(self)
         state.start_clock()
 
     def connection_lost(self, exc: BaseException | None) -> None:
@@ -107,9 +106,7 @@ class HTTPConnection(CorkedProtocol):
         state.connections.discard(self)
         if state.draining and state.on_empty is not None and not state.on_empty.done():
             state.on_empty.set_result(None)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        state.unwatch(self)
         pending = [self._current] if self._current is not None else []
         if self._queue:
             pending += self._queue
@@ -478,7 +475,7 @@ class HTTPConnection(CorkedProtocol):
     # -- timeouts ---------------------------------------------------------------------------
 
     def _on_tick(self) -> None:
-        self._timer = None
+        """Called by the server's sweep every ``tick`` seconds (ServerState.watch)."""
         if self._closed:
             return
         state = self.state
@@ -495,10 +492,6 @@ class HTTPConnection(CorkedProtocol):
         elif phase == HEAD or phase == BODY:
             if self._age >= (limits.head_timeout if phase == HEAD else limits.body_timeout):
                 self._timed_out(phase)
-                if self._closed:
-                    return
-        self._timer = self.loop.call_later(state.tick, self._on_tick)
-        state.start_clock()
 
     def _timed_out(self, phase: int) -> None:
         what = "request head" if phase == HEAD else "request body"
@@ -543,9 +536,7 @@ class HTTPConnection(CorkedProtocol):
     def hand_over(self) -> tuple[Any, list[bytes], bool]:
         """Give up the transport and the queued output (the ``101``) to the protocol that
         takes over; returns ``(transport, queued, reading_paused)``."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self.state.unwatch(self)
         self.state.connections.discard(self)
         out, self._out = self._out, []
         self._out_size = 0

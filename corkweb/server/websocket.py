@@ -48,6 +48,9 @@ log = logging.getLogger("corkweb.error")
 CLOSE_TIMEOUT = 5.0
 
 BACKPRESSURE, SUCCESS, DROPPED = 0, 1, 2
+# Bytes queued in one cork scope above which sends report BACKPRESSURE even before the
+# transport has seen them (the same mark HTTP responses use by default, Limits.write_high_water).
+CORKED_HIGH_WATER = 256 * 1024
 OPEN, CLOSING, CLOSED = 0, 1, 2
 
 
@@ -246,8 +249,8 @@ class WebSocketConnection(CorkedProtocol):
             pending = self.transport.get_write_buffer_size()
             if pending + self._out_size <= self._max_backpressure:
                 self.write(SMALL_HEADS[opcode][n] + payload)
-                if pending or self._write_paused:
-                    self._backpressured = True
+                if pending or self._write_paused or self._out_size > CORKED_HIGH_WATER:
+                    self._mark_backpressure()
                     return BACKPRESSURE
                 return SUCCESS
         return self.send_frame(encode_frame(opcode, payload, fin))
@@ -265,10 +268,24 @@ class WebSocketConnection(CorkedProtocol):
                 self._over_limit()
             return DROPPED
         self.write(frame)
-        if pending or self._write_paused:
-            self._backpressured = True
+        if pending or self._write_paused or self._out_size > CORKED_HIGH_WATER:
+            self._mark_backpressure()
             return BACKPRESSURE
         return SUCCESS
+
+    def _mark_backpressure(self) -> None:
+        """A send returned BACKPRESSURE: ``drain`` will follow once the data is out."""
+        if not self._backpressured:
+            self._backpressured = True
+            if not self._write_paused:
+                # Over the mark inside a cork scope, the transport has not seen the bytes and
+                # may never pause (the kernel can take them all): look once the scope flushed.
+                self.loop.call_soon(self._drain_if_flushed)
+
+    def _drain_if_flushed(self) -> None:
+        if (self._backpressured and not self._write_paused and not self._closed
+                and not self._out and not self.transport.get_write_buffer_size()):
+            self.resume_writing()
 
     def end(self, code: int, reason: str) -> None:
         """Send a close frame and wait (at most CLOSE_TIMEOUT) for the peer's."""
