@@ -369,28 +369,23 @@ class App(RouteGroup):
         # less per request than going through Router.match.
         path = req.path
         method = req.method
+        route = None
         table = self._static.get(path)
         if table is not None:
             found = table.get(method) or table.get("ANY")
             if found is not None:
                 route = found[0]
-                entry = route.handler
-                result = entry.call(res, req)
-                if entry.is_async:
-                    return self._async_route(result, res, req, route)
-                if req._yield and not res.has_responded():
-                    return self._fall_through(res, req, route)
-                return result
-        hit = self._router.lookup(method, path)
-        if hit is None:
-            try:
-                self._router.match(method, path)  # raises the right error
-            except _NoRoute:
-                raise errors.NotFound(f"no route for {path}") from None
-            except _NoMethod as exc:
-                raise errors.MethodNotAllowed(exc.allowed) from None
-            raise AssertionError("Router.lookup and Router.match disagree")  # pragma: no cover
-        route, req._params, req._values = hit
+        if route is None:
+            hit = self._router.lookup(method, path)
+            if hit is None:
+                try:
+                    self._router.match(method, path)  # raises the right error
+                except _NoRoute:
+                    raise errors.NotFound(f"no route for {path}") from None
+                except _NoMethod as exc:
+                    raise errors.MethodNotAllowed(exc.allowed) from None
+                raise AssertionError("Router.lookup and Router.match disagree")  # pragma: no cover
+            route, req._params, req._values = hit
         entry = route.handler
         result = entry.call(res, req)
         if entry.is_async:

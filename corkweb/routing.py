@@ -376,14 +376,9 @@ class Router:
             found = entry.get(method) or entry.get("ANY")
             if found:
                 return Match(found[0], {}, ())
-        # PERF: _Table.groups inlined, which saves 0.4 µs.
-        table = self._tables.get(method, self._fallback)
-        end = path.find("/", 1)
-        for group in table.by_first.get(path[1:end], table.rest) if end > 0 else table.rest:
-            m = group.regex.fullmatch(path)
-            if m is not None:
-                route, numbers, _ = group.slots[m.lastindex or 0]
-                return route._match(m, numbers)
+        hit = self.lookup(method, path)
+        if hit is not None:
+            return Match(*hit)
         raise self._miss(method, path)
 
     def lookup(
