@@ -23,17 +23,16 @@ from typing import TYPE_CHECKING, Any
 
 from .body import BodyReader, ClientDisconnected
 from .proxy import client_address, client_scheme
+from .streaming import DONE, PENDING, STREAMING, StreamWriter
 from .wire.cookies import cookie_line
-from .wire.writer import CONTINUE, LAST_CHUNK, chunk, header_line, status_line
+from .wire.writer import CONTINUE, header_line, status_line
 
 if TYPE_CHECKING:
     from .request import Request
 
-__all__ = ["Response", "ResponseOptions", "ClientDisconnected"]
+__all__ = ["Response", "ResponseOptions", "ClientDisconnected", "PENDING", "STREAMING", "DONE"]
 
 log = logging.getLogger("corkweb.error")
-
-PENDING, STREAMING, DONE = 0, 1, 2
 
 _OK = status_line(200)
 _TEXT = b"content-type: text/plain; charset=utf-8\r\n"
@@ -41,7 +40,6 @@ _HTML = b"content-type: text/html; charset=utf-8\r\n"
 _JSON = b"content-type: application/json\r\n"
 _CLOSE = b"connection: close\r\n"
 _KEEP_ALIVE = b"connection: keep-alive\r\n"
-_CHUNKED = b"transfer-encoding: chunked\r\n"
 # Headers whose framing meaning corkweb owns (RFC 9112 §6): user values are not copied.
 _FRAMING = frozenset(("content-length", "transfer-encoding", "connection"))
 
@@ -74,15 +72,12 @@ class ResponseOptions:
         self.proxies: Any = None  # (issue 11) corkweb.proxy.TrustedProxies, set by the App
 
 
-class Response(BodyReader):
+class Response(StreamWriter, BodyReader):
     """The answer to one request, bound to its connection."""
 
     # PERF: no __slots__ here. Most fields of a response are used only by streaming, body
     # reading or error paths; as class attributes they cost nothing until set, and __init__
     # sets only what every response needs (saves 0.3 µs per request over setting all 24).
-    _length = -1
-    _offset = 0
-    _chunked = False
     _on_aborted: Callable[..., Any] | None = None
     _on_writable: Callable[..., Any] | None = None
     _task: asyncio.Task[Any] | None = None
@@ -425,98 +420,6 @@ class Response(BodyReader):
             return self.end(html)
         finally:
             conn.uncork(prev)
-
-    # -- streaming ------------------------------------------------------------------------
-
-    def write(self, message: Any) -> Response:
-        """Send part of the body now; the response stays open until ``end``.
-
-        Without a known length the body is chunked (HTTP/1.1) or ends with the connection
-        (HTTP/1.0).
-        """
-        if self._state == DONE:
-            if self.aborted:
-                return self
-            raise RuntimeError("write() after the response was ended")
-        body, ctype = self._encode(message)
-        conn = self._conn
-        if self._state == PENDING:
-            self._start_stream(ctype, -1)
-        if body and self._req.method != "HEAD":
-            self._offset += len(body)
-            conn.write(chunk(body) if self._chunked else body)
-        return self
-
-    def _start_stream(self, ctype: bytes | None, length: int) -> None:
-        self._state = STREAMING
-        self._length = length
-        if length >= 0:
-            framing = b"content-length: %d\r\n\r\n" % length
-        elif self._req.version == "1.1":
-            self._chunked = True
-            framing = _CHUNKED + b"\r\n"
-        else:
-            self._close = True  # HTTP/1.0: the body ends when the connection does
-            framing = b"\r\n"
-        self._conn.write(self._head(framing, ctype))
-
-    def _end_stream(self, body: bytes) -> None:
-        conn = self._conn
-        head_only = self._req.method == "HEAD"
-        if self._chunked:
-            conn.write(chunk(body) + LAST_CHUNK if not head_only else b"")
-        elif body and not head_only:
-            self._offset += len(body)
-            conn.write(body)
-        if self._length >= 0 and self._offset != self._length and not head_only:
-            log.error("response body was %d bytes but %d were announced; closing the connection",
-                      self._offset, self._length)
-            self._close = True
-        self._state = DONE
-        conn.response_done(self)
-        if self._on_finish is not None:
-            self._finished()
-
-    def try_end(self, message: Any, total_size: int,
-                end_connection: bool = False) -> tuple[bool, bool]:
-        """Send part of a body of known ``total_size``; returns ``(ok, done)``.
-
-        ``ok`` is False while the client reads slower than we write (backpressure): stop and
-        continue from ``on_writable``. ``done`` is True once ``total_size`` bytes were sent.
-        """
-        if self._state == DONE:
-            return (not self.aborted and self._conn.writable, True)
-        body, ctype = self._encode(message)
-        if end_connection:
-            self._close = True
-        if self._state == PENDING:
-            self._start_stream(ctype, total_size)
-        elif self._length != total_size:
-            raise ValueError("try_end() total_size changed during the response")
-        if self._offset + len(body) > total_size:
-            raise ValueError(f"try_end() would send more than total_size={total_size} bytes")
-        conn = self._conn
-        if self._req.method == "HEAD":
-            self._offset = total_size
-        elif body:
-            self._offset += len(body)
-            conn.write(body)
-        done = self._offset == total_size
-        if done:
-            self._state = DONE
-            conn.response_done(self)
-            if self._on_finish is not None:
-                self._finished()
-        return (conn.writable, done)
-
-    def get_write_offset(self) -> int:
-        """Body bytes sent so far."""
-        return self._offset
-
-    def on_writable(self, handler: Callable[[Response, int], Any]) -> Response:
-        """Call ``handler(res, offset)`` when the client has read what was buffered."""
-        self._on_writable = handler
-        return self
 
     def write_continue(self) -> Response:
         """Send ``100 Continue`` to a client that asked for it (sent automatically on read)."""

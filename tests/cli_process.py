@@ -94,10 +94,11 @@ class CLIProcess:
                 self._cond.wait(min(left, 0.5))
 
     def wait_count(self, text: str, count: int, timeout: float = 20.0) -> None:
-        """Until ``text`` appeared on ``count`` lines (stdout and stderr)."""
+        """Until ``text`` appeared ``count`` times (stdout and stderr)."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while sum(text in line for line in self.err + self.out) < count:
+            # Occurrences, not lines: two workers printing at once can share a line.
+            while sum(line.count(text) for line in self.err + self.out) < count:
                 left = deadline - time.monotonic()
                 if left <= 0 or self.proc.poll() is not None:
                     raise AssertionError(f"{text!r} not seen {count} times; output:\n"
