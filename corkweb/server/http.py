@@ -56,7 +56,8 @@ class HTTPConnection(CorkedProtocol):
     __slots__ = (
         "state", "loop", "options", "_parser", "_current", "_reading", "_queue", "_phase",
         "_read_paused", "_final_error", "_close_after", "_dispatching",
-        "_high_water", "_writable_check", "_requests", "_chunks", "_age", "_seen", "_handler",
+        "_high_water", "_writable_check", "_activity", "_seen_phase", "_seen_activity", "_ticks",
+        "_handler",
         "draining", "_held_upgrade",
     )
 
@@ -73,10 +74,14 @@ class HTTPConnection(CorkedProtocol):
         self._reading: Response | None = None
         self._queue: deque[Response] | None = None
         self._phase = IDLE
-        self._requests = 0
-        self._chunks = 0
-        self._age = 0.0
-        self._seen: tuple[int, int, int] = (-1, 0, 0)
+        # Bumped by each request head and body chunk; the sweep compares it between ticks.
+        # It wraps at 256, so CPython's small-int cache holds every value and an idle
+        # connection carries no int or tuple object of its own for its timeouts (exactly 256
+        # requests between two ticks look like none: a tick of extra age, at worst).
+        self._activity = 0
+        self._seen_phase = -1
+        self._seen_activity = 0
+        self._ticks = 0  # ticks spent in the same phase with no activity
         self._read_paused = False
         self._final_error: ProtocolError | None = None
         self._close_after = False
@@ -192,7 +197,7 @@ class HTTPConnection(CorkedProtocol):
     def on_request(self, req: Any) -> None:
         res = Response(self, req)
         self._reading = res
-        self._requests += 1
+        self._activity = (self._activity + 1) & 255
         self._phase = BODY if not res._body_done else BUSY
         # PERF: the _out_size test costs ~230 instructions per request; without it, one read
         # of pipelined requests for large answers is answered at once, whatever the client
@@ -227,7 +232,7 @@ class HTTPConnection(CorkedProtocol):
                 self.pause_reading()
 
     def on_body(self, piece: bytes) -> None:
-        self._chunks += 1
+        self._activity = (self._activity + 1) & 255
         res = self._reading
         if res is not None and (
             res._state != DONE or res._on_data is not None or res._waiters is not None
@@ -480,17 +485,22 @@ class HTTPConnection(CorkedProtocol):
             return
         state = self.state
         phase = self._phase
-        seen = (phase, self._requests, self._chunks)
+        activity = self._activity
         # The same phase of the same request, with no body bytes since the last tick: older.
-        self._age = self._age + state.tick if seen == self._seen else 0.0
-        self._seen = seen
+        if phase == self._seen_phase and activity == self._seen_activity:
+            self._ticks += 1
+        else:
+            self._ticks = 0
+            self._seen_phase = phase
+            self._seen_activity = activity
+        age = self._ticks * state.tick
         limits = state.limits
         if phase == IDLE:
-            if self._age >= limits.keepalive_timeout:
+            if age >= limits.keepalive_timeout:
                 self.close_transport()  # keep-alive idle: close quietly
                 return
         elif phase == HEAD or phase == BODY:
-            if self._age >= (limits.head_timeout if phase == HEAD else limits.body_timeout):
+            if age >= (limits.head_timeout if phase == HEAD else limits.body_timeout):
                 self._timed_out(phase)
 
     def _timed_out(self, phase: int) -> None:
@@ -504,7 +514,7 @@ class HTTPConnection(CorkedProtocol):
         # If a handler still waits for the body that will not come, give it one keep-alive
         # period to answer before the connection is closed regardless.
         self._phase = IDLE
-        self._age = 0.0
+        self._ticks = 0
 
     # -- helpers for Response ----------------------------------------------------------------
 

@@ -163,7 +163,7 @@ class RequestParser:
 
     def _reset_message(self) -> None:
         self._url = b""
-        self._headers: list[tuple[bytes, bytes]] = []
+        self._headers: list[tuple[bytes, bytes]] | None = None
         self._head_size = 0
         self._hosts = 0
         self._special = False
@@ -259,6 +259,8 @@ class RequestParser:
             return
         size = self._head_size + len(name) + len(value) + 4
         headers = self._headers
+        if headers is None:
+            headers = self._headers = []
         if size > self._max_head or len(headers) >= self._max_headers:
             raise ProtocolError(431, "request head too large" if size > self._max_head
                                 else "too many header fields")
@@ -364,7 +366,9 @@ class RequestParser:
         # After CONNECT come tunnel bytes, never HTTP: the answer closes the connection (the
         # parser ignores what follows), so it must say so.
         keep_alive = keep_alive and method != "CONNECT"
-        head = self._head_cls(method, target, path, query, version, keep_alive, self._headers)
+        headers = self._headers
+        head = self._head_cls(method, target, path, query, version, keep_alive,
+                              headers if headers is not None else [])
         if special:
             if self._content_length is not None:
                 head.content_length = self._content_length
@@ -377,7 +381,8 @@ class RequestParser:
         self._closing = not keep_alive
         # PERF: reset only what this message changed (most have no body and no special header).
         self._url = b""
-        self._headers = []
+        # None until the next header: an idle keep-alive connection holds no empty list.
+        self._headers = None
         self._head_size = 0
         self._hosts = 0
         if special:
