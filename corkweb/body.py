@@ -16,9 +16,6 @@ from urllib.parse import parse_qsl
 
 from .errors import BadRequest, CorkwebError
 
-if TYPE_CHECKING:
-    pass
-
 __all__ = ["BodyReader", "ClientDisconnected"]
 
 

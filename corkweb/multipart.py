@@ -397,8 +397,8 @@ class MultipartReader:
     async def __anext__(self) -> Part:
         current = self._current
         if current is not None and not current.finished:
-            async for _ in current:  # skip what the consumer did not read
-                pass
+            async for _ in current:
+                pass  # skip what the consumer did not read
         while True:
             event = await self._next_event()
             if event is None:

@@ -220,7 +220,7 @@ class RedisBackend:
         try:
             await task
         except asyncio.CancelledError:
-            pass
+            pass  # we cancelled it ourselves: the expected end
         await self._disconnect()
         await self._pool.disconnect()
 
@@ -416,7 +416,7 @@ class RedisBackend:
             elif kind == b"pong":
                 self._ping_unanswered = False
             elif kind == b"unsubscribe":
-                pass
+                pass  # Redis confirms an UNSUBSCRIBE we sent: nothing to do
             else:
                 raise ConnectionError(f"unexpected reply from Redis: {response!r:.200}")
 

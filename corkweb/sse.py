@@ -230,7 +230,7 @@ async def _stream(stream: EventStream, source: AsyncIterable[Any]) -> None:
                 try:
                     await step
                 except (asyncio.CancelledError, StopAsyncIteration):
-                    pass
+                    pass  # cancelled by us, or the generator had already ended
                 break
             try:
                 item = step.result()

@@ -276,7 +276,7 @@ class Supervisor:
                 if key.data is None:
                     with contextlib.suppress(BlockingIOError):
                         while os.read(wake_r, 512):
-                            pass
+                            pass  # drain the self-pipe; it only woke select()
                 else:
                     self._ready_pipe(key.data)
             signals, self._pending_signals = self._pending_signals, []
