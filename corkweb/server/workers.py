@@ -258,6 +258,10 @@ class Supervisor:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            if self._stopping:
+                # Stopped by a signal and about to exit: a second SIGTERM (systemd, a terminal,
+                # an impatient script) must not turn the clean exit into a death by signal.
+                ignore_stop_signals()
             signal.set_wakeup_fd(old_wakeup)
             self._selector.close()
             os.close(wake_r)
