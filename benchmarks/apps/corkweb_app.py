@@ -48,6 +48,9 @@ async def upload(res, req):
 
 app.static("/static", static_dir())
 app.ws("/ws", {"message": lambda ws, msg, opcode: ws.send(msg, opcode)})
+# pub/sub fan-out (benchmarks/fanout.py): subscribers on /sub, one publisher on /pub
+app.ws("/sub", {"open": lambda ws: ws.subscribe("fanout")})
+app.ws("/pub", {"message": lambda ws, msg, opcode: app.publish("fanout", msg, opcode)})
 
 if __name__ == "__main__":
     app.run(host=HOST, port=port())

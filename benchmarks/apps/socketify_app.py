@@ -67,6 +67,9 @@ def main() -> None:
     app.post("/upload", upload)
     app.static("/static", static_dir())
     app.ws("/ws", {"message": lambda ws, msg, opcode: ws.send(msg, opcode)})
+    # pub/sub fan-out (benchmarks/fanout.py)
+    app.ws("/sub", {"open": lambda ws: ws.subscribe("fanout")})
+    app.ws("/pub", {"message": lambda ws, msg, opcode: app.publish("fanout", msg, opcode)})
     app.listen(AppListenOptions(port=port(), host=HOST))
     app.run()
 
