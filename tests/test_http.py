@@ -412,3 +412,32 @@ def test_backpressure_with_try_end_and_on_writable(serve) -> None:
             assert chunk
             got += len(chunk)
     assert stats["paused"] > 0
+
+
+def test_client_that_never_reads_is_dropped_after_send_timeout(serve) -> None:
+    app = App(templates=None, limits=Limits(send_timeout=0.4, write_high_water=64 * 1024))
+    aborted = []
+
+    @app.get("/big")
+    def big(res, req):
+        total = 32 * 1024 * 1024
+
+        def pump(r, offset=0):
+            while True:
+                ok, done = r.try_end(b"z" * 65536, total)
+                if done or not ok:
+                    return done
+
+        res.on_writable(pump)
+        res.on_aborted(lambda r: aborted.append(True))
+        pump(res)
+
+    server = serve(app)
+    with socket.create_connection(("127.0.0.1", server.port)) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
+        deadline = time.monotonic() + 5
+        while not aborted and time.monotonic() < deadline:
+            time.sleep(0.05)  # on_aborted runs in the server's thread: it is the signal
+        assert aborted == [True]
+        assert app._server.connections == 0

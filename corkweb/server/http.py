@@ -57,6 +57,7 @@ class HTTPConnection(CorkedProtocol):
         "state", "loop", "options", "_parser", "_current", "_reading", "_queue", "_phase",
         "_read_paused", "_final_error", "_close_after", "_dispatching",
         "_high_water", "_writable_check", "_activity", "_seen_phase", "_seen_activity", "_ticks",
+        "_stalled",
         "_handler",
         "draining", "_held_upgrade",
     )
@@ -82,6 +83,7 @@ class HTTPConnection(CorkedProtocol):
         self._seen_phase = -1
         self._seen_activity = 0
         self._ticks = 0  # ticks spent in the same phase with no activity
+        self._stalled = 0  # ticks spent with writing paused (the client reads nothing)
         self._read_paused = False
         self._final_error: ProtocolError | None = None
         self._close_after = False
@@ -495,6 +497,15 @@ class HTTPConnection(CorkedProtocol):
             self._seen_activity = activity
         age = self._ticks * state.tick
         limits = state.limits
+        if self._write_paused:
+            self._stalled += 1
+            if self._stalled * state.tick >= limits.send_timeout:
+                log.info("dropping %s: it read nothing for %.0f s", self.remote_address(),
+                         limits.send_timeout)
+                self.abort_transport()
+                return
+        else:
+            self._stalled = 0
         if phase == IDLE:
             if age >= limits.keepalive_timeout:
                 self.close_transport()  # keep-alive idle: close quietly

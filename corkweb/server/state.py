@@ -58,7 +58,7 @@ class ServerState:
         self.limits = limits = limits if limits is not None else Limits()
         #: How often each connection's timer looks at it: half the shortest timeout.
         self.tick = max(0.01, min(limits.keepalive_timeout, limits.head_timeout,
-                                  limits.body_timeout) / 2)
+                                  limits.body_timeout, limits.send_timeout) / 2)
         self.request_class = request_class or Request
         #: Called as ``upgrade_handler(conn, res, data)`` when a handler accepted an upgrade.
         self.upgrade_handler = upgrade_handler
