@@ -6,6 +6,7 @@ import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from corkweb import App
@@ -113,3 +114,18 @@ def parse_responses(data: bytes, head_request: bool = False) -> list[Parsed]:
         out.append(Parsed(status, headers, body))
         data = rest
     return out
+
+
+def read_events(response: httpx.Response, count: int) -> list[str]:
+    """The first ``count`` Server-Sent Events blocks of a streamed ``response`` (fewer if it
+    ends first), each without its terminating blank line."""
+    events: list[str] = []
+    buf = ""
+    for text in response.iter_text():
+        buf += text
+        while "\n\n" in buf:
+            block, buf = buf.split("\n\n", 1)
+            events.append(block)
+            if len(events) == count:
+                return events
+    return events

@@ -6,6 +6,7 @@ import threading
 
 import httpx
 import pytest
+from conftest import read_events
 from example_loader import load_example
 
 from corkweb.testing import TestClient
@@ -17,18 +18,6 @@ def client():
         yield client
 
 
-def events(response: httpx.Response, count: int) -> list[str]:
-    out: list[str] = []
-    buf = ""
-    for text in response.iter_text():
-        buf += text
-        while "\n\n" in buf:
-            block, buf = buf.split("\n\n", 1)
-            out.append(block)
-            if len(out) == count:
-                return out
-    return out
-
 
 def test_page(client) -> None:
     assert "EventSource" in client.get("/").text
@@ -37,7 +26,7 @@ def test_page(client) -> None:
 def test_clock_resumes_after_last_event_id(client) -> None:
     with client.stream("GET", "/clock", headers={"last-event-id": "9"}) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
-        got = events(r, 3)
+        got = read_events(r, 3)
     assert got[0] == "retry: 3000"
     assert got[1] == 'event: tick\nid: 10\ndata: {"tick":10}'
     assert got[2].startswith("event: tick\nid: 11\n")
@@ -50,7 +39,7 @@ def test_feed_delivers_posts(client) -> None:
     def listen() -> None:
         with httpx.stream("GET", client.url + "/feed", timeout=5) as r:
             connected.set()
-            received.extend(events(r, 1))
+            received.extend(read_events(r, 1))
 
     thread = threading.Thread(target=listen)
     thread.start()

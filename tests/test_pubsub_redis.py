@@ -9,10 +9,11 @@ restart is survived. Readiness is Redis's own ``PUBSUB NUMSUB`` and the servers'
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -63,18 +64,30 @@ async def until(check: Any, what: str, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.01)
 
 
+@contextlib.asynccontextmanager
+async def two_hubs(url: str, a_options: dict[str, Any] | None = None,
+                   b_options: dict[str, Any] | None = None,
+                   ) -> AsyncIterator[tuple[PubSub, PubSub, RedisBackend, RedisBackend]]:
+    """Two ``PubSub`` hubs, each on a started :class:`RedisBackend`; stopped on exit."""
+    a = PubSub(RedisBackend(url, **(a_options or {})))
+    b = PubSub(RedisBackend(url, **(b_options or {})))
+    backend_a, backend_b = a.backend, b.backend
+    assert isinstance(backend_a, RedisBackend) and isinstance(backend_b, RedisBackend)
+    await backend_a.start()
+    await backend_b.start()
+    try:
+        yield a, b, backend_a, backend_b
+    finally:
+        await backend_a.stop()
+        await backend_b.stop()
+
+
 # -- the backend inside one process --------------------------------------------------------------
 
 
 def test_two_hubs_share_topics_through_redis(redis_server: RedisServer) -> None:
     async def main() -> None:
-        a = PubSub(RedisBackend(redis_server.url))
-        b = PubSub(RedisBackend(redis_server.url))
-        backend_a, backend_b = a.backend, b.backend
-        assert isinstance(backend_a, RedisBackend) and isinstance(backend_b, RedisBackend)
-        await backend_a.start()
-        await backend_b.start()
-        try:
+        async with two_hubs(redis_server.url) as (a, b, backend_a, backend_b):
             ra, ra2, rb = Recorder(), Recorder(), Recorder()
             a.subscribe(ra, "chat")
             a.subscribe(ra2, "chat")
@@ -112,9 +125,6 @@ def test_two_hubs_share_topics_through_redis(redis_server: RedisServer) -> None:
             a.unsubscribe(ra2, "chat")
             await backend_a.wait_synced()
             await until(lambda: redis_server.numsub("corkweb:chat") == 1, "UNSUBSCRIBE")
-        finally:
-            await backend_a.stop()
-            await backend_b.stop()
 
     asyncio.run(main())
 
@@ -143,13 +153,7 @@ def test_messages_of_one_read_leave_in_one_write(redis_server: RedisServer) -> N
     """100 publishes of one loop step: one pipelined write to Redis, and on the other side
     they reach a subscriber within one loop iteration — one write for a real connection."""
     async def main() -> TickRecorder:
-        a = PubSub(RedisBackend(redis_server.url))
-        b = PubSub(RedisBackend(redis_server.url))
-        backend_a, backend_b = a.backend, b.backend
-        assert isinstance(backend_a, RedisBackend) and isinstance(backend_b, RedisBackend)
-        await backend_a.start()
-        await backend_b.start()
-        try:
+        async with two_hubs(redis_server.url) as (a, b, backend_a, backend_b):
             rec = TickRecorder()
             b.subscribe(rec, "x")
             await backend_b.wait_synced()
@@ -157,9 +161,6 @@ def test_messages_of_one_read_leave_in_one_write(redis_server: RedisServer) -> N
                 a.publish("x", b"m%d" % i)
             await until(lambda: len(rec.frames) == 100, "100 messages")
             return rec
-        finally:
-            await backend_a.stop()
-            await backend_b.stop()
 
     rec = asyncio.run(main())
     assert rec.frames == [b"m%d" % i for i in range(100)]
@@ -191,13 +192,8 @@ def test_messages_from_other_programs_become_frames(redis_server: RedisServer) -
 def test_outage_is_logged_once_and_survived(redis_server: RedisServer,
                                             caplog: pytest.LogCaptureFixture) -> None:
     async def main() -> None:
-        hub = PubSub(RedisBackend(redis_server.url, max_backoff=0.2))
-        other = PubSub(RedisBackend(redis_server.url, max_backoff=0.2))
-        backend, other_backend = hub.backend, other.backend
-        assert isinstance(backend, RedisBackend) and isinstance(other_backend, RedisBackend)
-        await backend.start()
-        await other_backend.start()
-        try:
+        fast = {"max_backoff": 0.2}
+        async with two_hubs(redis_server.url, fast, fast) as (hub, other, backend, other_backend):
             local, remote = Recorder(), Recorder()
             hub.subscribe(local, "t")
             other.subscribe(remote, "t")
@@ -214,9 +210,6 @@ def test_outage_is_logged_once_and_survived(redis_server: RedisServer,
             await other_backend.wait_synced()
             hub.publish("t", b"after")
             await until(lambda: remote.frames == [b"after"], "a publish after the restart")
-        finally:
-            await backend.stop()
-            await other_backend.stop()
 
     with caplog.at_level(logging.DEBUG, logger="corkweb.pubsub"):
         asyncio.run(main())
@@ -261,13 +254,7 @@ def test_frozen_server_is_noticed_by_the_health_check(redis_server: RedisServer)
 def test_pending_publishes_are_bounded(redis_server: RedisServer,
                                        caplog: pytest.LogCaptureFixture) -> None:
     async def main() -> tuple[Recorder, Recorder]:
-        a = PubSub(RedisBackend(redis_server.url, max_pending=5))
-        b = PubSub(RedisBackend(redis_server.url))
-        backend_a, backend_b = a.backend, b.backend
-        assert isinstance(backend_a, RedisBackend) and isinstance(backend_b, RedisBackend)
-        await backend_a.start()
-        await backend_b.start()
-        try:
+        async with two_hubs(redis_server.url, {"max_pending": 5}) as (a, b, backend_a, backend_b):
             local, remote = Recorder(), Recorder()
             a.subscribe(local, "x")
             b.subscribe(remote, "x")
@@ -278,9 +265,6 @@ def test_pending_publishes_are_bounded(redis_server: RedisServer,
             await until(lambda: len(remote.frames) == 5, "the five that fit")
             await until(lambda: "caught up" in caplog.text, "the catch-up line")
             return local, remote
-        finally:
-            await backend_a.stop()
-            await backend_b.stop()
 
     with caplog.at_level(logging.WARNING, logger="corkweb.pubsub"):
         local, remote = asyncio.run(main())

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import read_events
 
 from corkweb import App
 from corkweb.sse import Event, EventStream, format_event, stream_events
@@ -85,18 +86,6 @@ def make_app(probe: Probe) -> App:
 
     return app
 
-
-def read_events(response: httpx.Response, count: int) -> list[str]:
-    events: list[str] = []
-    buf = ""
-    for text in response.iter_text():
-        buf += text
-        while "\n\n" in buf:
-            block, buf = buf.split("\n\n", 1)
-            events.append(block)
-            if len(events) == count:
-                return events
-    return events
 
 
 def test_stream_and_client_leaving_closes_the_source(probe: Probe,
