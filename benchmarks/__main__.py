@@ -5,6 +5,7 @@ Examples (from the repository root)::
     python -m benchmarks                                  # everything but the 1M-request run
     python -m benchmarks --servers corkweb,starlette --workloads plaintext,json -d 3
     python -m benchmarks --million                        # add RSS over a million requests
+    python -m benchmarks --servers corkweb,socketify,floor --workloads plaintext,json --repeat 3
     python -m benchmarks --list
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 
 from benchmarks import report, runner, wrk
-from benchmarks.servers import SERVERS, ServerFailed, missing
+from benchmarks.servers import SERVERS, ServerFailed, missing, serves
 from benchmarks.workloads import DEFAULT, EXTRA, HTTP_WORKLOADS
 
 MEASURES = {
@@ -47,6 +48,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("-d", "--duration", type=float, default=5, help="seconds per timed load (5)")
     ap.add_argument("--warmup", type=float, default=1, help="seconds of warm-up (1)")
     ap.add_argument("-c", "--connections", type=int, default=64, help="client connections (64)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs of every measurement; the report shows medians and spread (3)")
     ap.add_argument("--idle-seconds", type=float, default=10, help="idle CPU window (10)")
     ap.add_argument("--idle-connections", type=int, default=2000,
                     help="connections held open for the memory figure (2000)")
@@ -86,6 +89,53 @@ def _summary(w: str, r: dict) -> str:
     return f"{r['rps']:>10,.0f} /s{p}  {r['cpu_us']:7.1f} µs CPU each{busy}{errs}"
 
 
+# The figure by which the median run of a measurement is chosen.
+MEDIAN_KEY = {"idle": "cpu_percent", "conn-memory": "kib_per_connection", "million": "growth_kib"}
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def summarise(results: dict, runs: dict[str, dict[str, list[dict]]]) -> None:
+    """Fold the repeated runs into ``results``: each measurement keeps its median run (by CPU
+    per request) with every run's figure beside it, and corkweb's ratios to socketify.py and
+    to the floor are taken run by run (the same repeat saw the same machine) and then folded
+    into a median and a range."""
+    servers = results["servers"]
+    for name, by_workload in runs.items():
+        entry = servers.setdefault(name, {"workloads": {}})
+        for w, rs in by_workload.items():
+            key = MEDIAN_KEY.get(w, "cpu_us")
+            ok = [r for r in rs if "error" not in r and r.get(key) is not None]
+            if not ok:
+                chosen = rs[-1]
+            else:
+                ok.sort(key=lambda r: r[key])
+                chosen = dict(ok[(len(ok) - 1) // 2])
+                values = [r[key] for r in ok]
+                chosen["repeats"] = {key: values, "failed": len(rs) - len(ok)}
+                chosen[key] = _median(values)
+            (entry["workloads"] if w in HTTP_WORKLOADS else entry)[w] = chosen
+    ratios: dict[str, dict[str, dict]] = {}
+    mine = runs.get("corkweb", {})
+    for other in ("socketify", "floor"):
+        theirs = runs.get(other, {})
+        for w, rs in mine.items():
+            if w not in HTTP_WORKLOADS or w not in theirs:
+                continue
+            per_run = [a["cpu_us"] / b["cpu_us"] for a, b in zip(rs, theirs[w], strict=False)
+                       if "error" not in a and "error" not in b and b.get("cpu_us")]
+            if per_run:
+                ratios.setdefault(w, {})[other] = {
+                    "median": _median(per_run), "min": min(per_run), "max": max(per_run),
+                    "runs": per_run,
+                }
+    results["ratios"] = ratios
+
+
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     if a.list:
@@ -118,38 +168,48 @@ def main(argv: list[str] | None = None) -> int:
             "idle_seconds": a.idle_seconds, "idle_connections": a.idle_connections,
             "million_requests": a.million_requests,
             "loadgen": "wrk -t1" if use_wrk else "python", "pinned": pinned,
+            "repeat": a.repeat,
         },
         "servers": {},
         "skipped": {},
     }
     started = time.monotonic()
+    runnable = []
     for name in a.server_names:
         server = SERVERS[name]
         why = missing(server)
         if why:
             print(f"{server.label}: SKIPPED, it cannot be imported here: {why}")
             results["skipped"][name] = f"cannot be imported: {why}"
-            continue
-        entry: dict = {"workloads": {}}
-        results["servers"][name] = entry
-        start_failure = None
-        for w in a.workload_names:
-            if start_failure:  # it will not start for the next workload either
-                r = {"error": start_failure}
-            else:
-                try:
-                    if w in HTTP_WORKLOADS:
-                        r = runner.measure_workload(server, HTTP_WORKLOADS[w], opts)
-                    else:
-                        r = MEASURES[w](server, opts)
-                except ServerFailed as e:
-                    start_failure = f"server failed to start: {e}"
-                    r = {"error": start_failure}
-                except Exception as e:  # record it and go on with the next workload
-                    r = {"error": f"{type(e).__name__}: {e}"}
-            (entry["workloads"] if w in HTTP_WORKLOADS else entry)[w] = r
-            print(f"{server.label:<22} {w:<12} {_summary(w, r)}", flush=True)
-        report.write(results, a.output)  # after each server, so a partial run keeps its figures
+        else:
+            runnable.append(server)
+    runs: dict[str, dict[str, list[dict]]] = {s.name: {} for s in runnable}
+    start_failures: dict[str, str] = {}
+    # Repeats are the outer loop: a slow spell of the machine then touches every server
+    # alike instead of all the runs of one.
+    for rep in range(a.repeat):
+        for server in runnable:
+            for w in a.workload_names:
+                if not serves(server, w):
+                    continue
+                if server.name in start_failures:  # it will not start for the next one either
+                    r = {"error": start_failures[server.name]}
+                else:
+                    try:
+                        if w in HTTP_WORKLOADS:
+                            r = runner.measure_workload(server, HTTP_WORKLOADS[w], opts)
+                        else:
+                            r = MEASURES[w](server, opts)
+                    except ServerFailed as e:
+                        start_failures[server.name] = f"server failed to start: {e}"
+                        r = {"error": start_failures[server.name]}
+                    except Exception as e:  # record it and go on with the next workload
+                        r = {"error": f"{type(e).__name__}: {e}"}
+                runs[server.name].setdefault(w, []).append(r)
+                print(f"[{rep + 1}/{a.repeat}] {server.label:<22} {w:<12} {_summary(w, r)}",
+                      flush=True)
+        summarise(results, runs)
+        report.write(results, a.output)  # after each repeat: a partial run keeps its figures
     paths = report.write(results, a.output)
     print(f"done in {time.monotonic() - started:.0f} s: " + ", ".join(str(p) for p in paths))
     shutil.rmtree(opts.workdir, ignore_errors=True)

@@ -26,6 +26,8 @@ class Server:
     name: str
     label: str
     imports: tuple[str, ...]  # what must import for the server to run at all
+    # The workloads it serves (None: all). The floor answers only the fixed replies.
+    workloads: tuple[str, ...] | None = None
 
     @property
     def module(self) -> str:
@@ -36,12 +38,19 @@ SERVERS = {
     s.name: s
     for s in (
         Server("corkweb", "corkweb", ("corkweb",)),
+        Server("floor", "floor", ("uvloop", "httptools"),
+               ("plaintext", "json", "param", "pipelined", "conn-memory")),
         Server("socketify", "socketify.py", ("socketify",)),
         Server("blacksheep", "BlackSheep on Granian", ("blacksheep", "granian")),
         Server("starlette", "Starlette on uvicorn", ("starlette", "uvicorn", "httptools")),
         Server("sanic", "Sanic", ("sanic",)),
     )
 }
+
+
+def serves(server: Server, workload: str) -> bool:
+    """Whether ``server`` takes part in ``workload`` at all."""
+    return server.workloads is None or workload in server.workloads
 
 
 def missing(server: Server) -> str | None:
