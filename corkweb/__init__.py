@@ -7,8 +7,6 @@ See ``docs/corking.md`` for the contract.
 from __future__ import annotations
 
 from .app import App, RouteGroup
-from .compression import Compression
-from .cors import CORS
 from .errors import (
     AppFrozenError,
     BadRequest,
@@ -24,10 +22,12 @@ from .errors import (
     Unauthorized,
 )
 from .middleware import middleware
+from .middleware.compression import Compression
+from .middleware.cors import CORS
+from .middleware.sessions import Session, Sessions, get_session
 from .multipart import FormData, MultipartReader, Part, UploadFile
 from .request import Request
 from .response import ClientDisconnected, Response
-from .sessions import Session, Sessions, get_session
 from .sse import Event, EventStream, stream_events
 from .static import StaticFiles
 from .websocket import CompressOptions, OpCode, SendStatus, WebSocket

@@ -24,7 +24,7 @@ from .json import make_dumps
 from .middleware import compose, is_async
 from .proxy import TrustedProxies
 from .pubsub import PubSub
-from .pubsub_redis import hub_from_setting
+from .pubsub.redis import hub_from_setting
 from .response import ResponseOptions
 from .routing import MethodNotAllowed as _NoMethod
 from .routing import NotFound as _NoRoute

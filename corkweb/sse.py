@@ -29,7 +29,7 @@ What the helper does for you:
   and :func:`stream_events` cancels and closes the source generator (its ``finally`` blocks
   run). Closing the stream ends the chunked body properly.
 
-Responses of this type are never compressed by :class:`corkweb.compression.Compression`
+Responses of this type are never compressed by :class:`corkweb.middleware.compression.Compression`
 (they are streamed; compression applies to bodies given to ``res.end``).
 """
 

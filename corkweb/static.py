@@ -120,7 +120,7 @@ def _not_modified_since(header: str, mtime: float) -> bool:
 
 def _accepts(accept_encoding: str, coding: str) -> bool:
     """Whether an ``Accept-Encoding`` value allows ``coding`` (q > 0, or ``*`` with q > 0)."""
-    from .compression import parse_accept_encoding
+    from .middleware.compression import parse_accept_encoding
 
     qs = parse_accept_encoding(accept_encoding)
     q = qs.get(coding, qs.get("*", 0.0))

@@ -12,7 +12,7 @@ import pytest
 from conftest import parse_responses, raw_exchange
 
 from corkweb import App
-from corkweb.compression import Compression, brotli_available, parse_accept_encoding
+from corkweb.middleware.compression import Compression, brotli_available, parse_accept_encoding
 from corkweb.sse import EventStream
 from corkweb.testing import TestServer
 

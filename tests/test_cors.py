@@ -11,7 +11,7 @@ import pytest
 from conftest import parse_responses, raw_exchange
 
 from corkweb import App, HTTPError
-from corkweb.cors import CORS
+from corkweb.middleware.cors import CORS
 from corkweb.testing import TestServer
 
 GOOD = "https://app.example"

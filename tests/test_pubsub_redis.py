@@ -31,7 +31,7 @@ from scaling_helpers import (
 
 from corkweb import App
 from corkweb.pubsub import PubSub
-from corkweb.pubsub_redis import RedisBackend, hub_from_setting
+from corkweb.pubsub.redis import RedisBackend, hub_from_setting
 from corkweb.wire.websocket import BINARY, TEXT, encode_frame
 
 pytestmark = [needs_redis, needs_redis_package]

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from corkweb import App
-from corkweb.sessions import Sessions, get_session
+from corkweb.middleware.sessions import Sessions, get_session
 from corkweb.testing import TestServer
 
 KEY = "k" * 32

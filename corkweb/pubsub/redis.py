@@ -38,8 +38,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from .pubsub import PubSub
-from .wire.websocket import BINARY, TEXT, encode_frame
+from ..wire.websocket import BINARY, TEXT, encode_frame
+from . import PubSub
 
 __all__ = ["RedisBackend", "is_redis_url", "hub_from_setting", "ENV_PUBSUB"]
 

@@ -9,6 +9,11 @@ Sync and async middleware mix freely. A chain that is sync all the way runs as a
 as soon as one part is async the chain becomes one coroutine, and every step of it runs inside
 a cork scope (DESIGN.md §1 rule 2), so a header added by a middleware and the body written by
 the handler still leave in one write.
+
+The package also holds the middleware batteries, one module each (``cors``, ``compression``,
+``sessions``, ...). ``corkweb.middleware`` as an attribute of the ``corkweb`` package is the
+:func:`middleware` composer (socketify's name), so reach the modules with ``from
+corkweb.middleware.cors import CORS``, not ``import corkweb.middleware.cors``.
 """
 
 from __future__ import annotations

@@ -24,8 +24,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .errors import BadRequest
-from .wire.writer import header_line
+from ..errors import BadRequest
+from ..wire.writer import header_line
 
 __all__ = ["CORS"]
 
