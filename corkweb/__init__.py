@@ -60,7 +60,7 @@ __all__ = [
     "AppFrozenError",
     "ClientDisconnected",
     "__version__",
-    # batteries (issue 6)
+    # batteries: files, forms, server-sent events, middleware
     "StaticFiles",
     "FormData",
     "UploadFile",

@@ -21,13 +21,11 @@ from urllib.parse import quote
 from . import errors
 from .error_handling import ErrorHandlers
 from .json import make_dumps
-from .middleware import compose, is_async
+from .middleware import chain_is_async, compose
 from .proxy import TrustedProxies
 from .pubsub import PubSub
 from .pubsub.redis import hub_from_setting
 from .response import ResponseOptions
-from .routing import MethodNotAllowed as _NoMethod
-from .routing import NotFound as _NoRoute
 from .routing import Router
 from .server.http import HTTPConnection
 from .server.proxy_protocol import proxy_protocol_class
@@ -106,7 +104,7 @@ class RouteGroup:
             name: str | None = None) -> Any:
         return self.route("ANY", path, handler, name=name)
 
-    # -- WebSocket (issue 5) --------------------------------------------------------------
+    # -- WebSocket ------------------------------------------------------------------------
 
     def ws(self, path: str, behavior: dict[str, Any] | None = None) -> WebSocketRoute:
         """A WebSocket route (socketify's ``app.ws``): behaviours in a dict, or set later
@@ -165,7 +163,7 @@ class App(RouteGroup):
         super().__init__(self, "", ())
         self.debug = debug
         self.limits = limits or Limits()
-        # -- templates (issue 4): relative folders are found next to the creating module.
+        # Templates: relative folders are found next to the creating module.
         caller = sys._getframe(1).f_globals.get("__file__")
         self._templates_dir = resolve_folders(templates, caller)
         self._template_engine: Any = None
@@ -181,9 +179,9 @@ class App(RouteGroup):
         self._frozen = False
         self._options: ResponseOptions | None = None
         self._server: Server | None = None
-        # -- running (issue 7): the connection class; the access log swaps in a subclass.
+        # Running: the connection class; the access log swaps in a subclass.
         self._protocol_class: type[HTTPConnection] = HTTPConnection
-        # -- scaling out (issue 11, docs/scaling.md): pub/sub across processes, proxies.
+        # Scaling out (docs/scaling.md): pub/sub across processes, proxies.
         # pubsub: "redis://host:port/db" or a Backend (default CORKWEB_PUBSUB, else local);
         # trusted_proxies: addresses/CIDRs whose X-Forwarded-* are believed
         # (CORKWEB_TRUSTED_PROXIES); proxy_protocol: connections start with a PROXY header.
@@ -272,7 +270,7 @@ class App(RouteGroup):
         self._on_shutdown.append(fn)
         return fn
 
-    # -- templates (issue 4; see templating.py) ---------------------------------------------
+    # -- templates (see templating.py) ------------------------------------------------------
 
     def template(self, engine: Any) -> None:
         """Use ``engine`` for ``res.render``: any object with ``render(name, **context) -> str``
@@ -344,11 +342,12 @@ class App(RouteGroup):
         global_mws = tuple(self._global_mws)
         self._router = router = Router()
         for spec in self._specs:
-            chain = compose(global_mws + spec.middlewares, spec.handler)
-            router.add(spec.method, spec.path, _Entry(chain, is_async(spec.handler)), spec.name)
+            mws = global_mws + spec.middlewares
+            entry = _Entry(compose(mws, spec.handler), chain_is_async(mws, spec.handler))
+            router.add(spec.method, spec.path, entry, spec.name)
         router.freeze()
         self._static = router.static_table
-        # -- templates (issue 4): bind the engine and the helpers once; compile error pages.
+        # Templates: bind the engine and the helpers once; compile error pages.
         engine = self._engine()
         renderers = None
         if engine is not None:
@@ -378,12 +377,7 @@ class App(RouteGroup):
         if route is None:
             hit = self._router.lookup(method, path)
             if hit is None:
-                try:
-                    self._router.match(method, path)  # raises the right error
-                except _NoRoute:
-                    raise errors.NotFound(f"no route for {path}") from None
-                except _NoMethod as exc:
-                    raise errors.MethodNotAllowed(exc.allowed) from None
+                self._router.match(method, path)  # raises NotFound or MethodNotAllowed
                 raise AssertionError("Router.lookup and Router.match disagree")  # pragma: no cover
             route, req._params, req._values = hit
         entry = route.handler
@@ -444,7 +438,7 @@ class App(RouteGroup):
     def _server_for(self) -> Server:
         self.freeze()
         if self._server is None:
-            self._scale_out()  # (issue 11)
+            self._scale_out()
             self._server = Server(self.handle, error_handler=self._errors,
                                   options=self._options, limits=self.limits,
                                   upgrade_handler=websocket_upgrade if self._pubsub_hub
@@ -453,7 +447,7 @@ class App(RouteGroup):
         return self._server
 
     def _scale_out(self) -> None:
-        """(issue 11) Run a cross-process pub/sub backend with the lifespan (connected before
+        """Run a cross-process pub/sub backend with the lifespan (connected before
         the app's start hooks, closed after its shutdown hooks); apply the proxy settings."""
         backend = self._pubsub_hub.backend if self._pubsub_hub is not None else None
         if callable(getattr(backend, "start", None)):
@@ -465,7 +459,7 @@ class App(RouteGroup):
             self._protocol_class = proxy_protocol_class(self._protocol_class,
                                                         self.trusted_proxies)
 
-    # -- WebSocket (issue 5) ----------------------------------------------------------------
+    # -- WebSocket --------------------------------------------------------------------------
 
     _pubsub_hub: PubSub | None = None
 
@@ -517,7 +511,7 @@ class App(RouteGroup):
             opts: dict[str, Any] = {"uds": uds} if uds else {
                 "host": host or "127.0.0.1", "port": 3000 if port is None else port}
             listens.append((opts, None))
-        # -- running for real (issue 7): access log, worker processes, supervisor ------------
+        # Running for real: access log, worker processes, supervisor.
         from .server import workers as _workers
 
         if access_log:
@@ -541,13 +535,12 @@ class App(RouteGroup):
             return
         if inherited is not None:  # a worker: serve the supervisor's sockets
             listens = [({"sock": sock}, None) for sock in inherited]
-        # -- end of the issue 7 block --------------------------------------------------------
         server = self._server_for()
 
         def announce(addresses: list[Any]) -> None:
             for (_opts, handler), address in zip(listens, addresses, strict=False):
                 info = _listen_info(address)
-                # (issue 7) in a worker, the supervisor announces the address once for all
+                # in a worker, the supervisor announces the address once for all
                 (log.debug if inherited is not None else log.info)("corkweb listening on %s", info)
                 if handler is not None:
                     handler(info)
@@ -561,7 +554,7 @@ class App(RouteGroup):
             on_listen=announce,
             loop=new_event_loop(),
         )
-        if inherited is not None:  # (issue 7) a worker: see workers.ignore_stop_signals
+        if inherited is not None:  # a worker: see workers.ignore_stop_signals
             _workers.ignore_stop_signals()
 
     async def start(self, host: str = "127.0.0.1", port: int = 0, **kwargs: Any) -> list[Any]:

@@ -69,7 +69,8 @@ class ResponseOptions:
         self.render_async = render_async
         self.render_string = render_string
         self.debug = debug
-        self.proxies: Any = None  # (issue 11) corkweb.proxy.TrustedProxies, set by the App
+        # corkweb.proxy.TrustedProxies (set by the App): whose X-Forwarded-* to believe.
+        self.proxies: Any = None
 
 
 class Response(StreamWriter, BodyReader):
@@ -364,7 +365,7 @@ class Response(StreamWriter, BodyReader):
         """Answer ``status`` (302 by default) with a ``location`` header, corked."""
         return self.send(b"", status=status, headers=(("location", location),))
 
-    # -- templates (issue 4; engines in templating.py) ------------------------------------
+    # -- templates (engines in templating.py) ---------------------------------------------
 
     def render(self, name: str, /, status: int | str | None = None,
                headers: Mapping[str, Any] | None = None, **context: Any) -> Any:
@@ -476,7 +477,7 @@ class Response(StreamWriter, BodyReader):
         return client_address(self._conn, self._req)
 
     def get_scheme(self) -> str:
-        """``"https"`` or ``"http"`` as the client used it (issue 11, docs/scaling.md)."""
+        """``"https"`` or ``"http"`` as the client used it (behind a proxy: docs/scaling.md)."""
         return client_scheme(self._conn, self._req)
 
     def run_async(self, coro: Any) -> asyncio.Task[Any]:
@@ -487,7 +488,7 @@ class Response(StreamWriter, BodyReader):
         """Bytes written but not yet sent to the client."""
         return int(self._conn.buffered_amount())
 
-    # -- WebSocket upgrade (issue 5) ------------------------------------------------------
+    # -- WebSocket upgrade ----------------------------------------------------------------
 
     def upgrade(self, sec_web_socket_key: str | bytes,
                 sec_web_socket_protocol: str | bytes | None = None,
@@ -516,7 +517,7 @@ class Response(StreamWriter, BodyReader):
         self._conn.upgrade_accepted(self)
         return self
 
-    # -- files, forms, body filters (issue 6: corkweb/static.py, multipart.py) ---------------
+    # -- files, forms, body filters (corkweb/static.py, multipart.py) -----------------------
 
     _body_filter: Callable[[Response, bytes, bytes | None], bytes] | None = None
 

@@ -1,6 +1,6 @@
 """URL routing: match a request method and path to the best registered route.
 
-Pure module: no I/O, no asyncio, nothing imported from corkweb.
+Pure module: no I/O, no asyncio; from corkweb only the errors it raises.
 
 Pattern syntax
 --------------
@@ -54,7 +54,8 @@ this order (fall-through, ``req.set_yield(True)``). If the path matches some
 route but none of them fits the method, `match` raises `MethodNotAllowed`, whose
 ``.allowed`` lists the methods that would have matched. ``HEAD`` is in that list
 when ``GET`` is, and ``OPTIONS`` only when an OPTIONS route exists. Otherwise
-`match` raises `NotFound`.
+`match` raises `NotFound`. Both are ``corkweb.errors``' own: they answer 404 and 405
+(with ``Allow``) wherever they are raised.
 
 Life cycle and URL building
 ---------------------------
@@ -85,6 +86,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 from urllib.parse import quote, unquote
+
+from .errors import MethodNotAllowed, NotFound
 
 __all__ = ["Match", "MethodNotAllowed", "NotFound", "Route", "Router"]
 
@@ -209,25 +212,6 @@ class Match:
 
     def __repr__(self) -> str:
         return f"<Match {self.route!r} params={self.params!r}>"
-
-
-class NotFound(Exception):
-    """No route matches the path, whatever the method (answer 404)."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(f"no route matches {path!r}")
-        self.path = path
-
-
-class MethodNotAllowed(Exception):
-    """Some route matches the path, but none for this method (answer 405, ``Allow``)."""
-
-    def __init__(self, method: str, path: str, allowed: tuple[str, ...]) -> None:
-        listed = ", ".join(allowed)
-        super().__init__(f"{method} is not allowed on {path!r}; allowed: {listed}")
-        self.method = method
-        self.path = path
-        self.allowed = allowed
 
 
 class _Group:
@@ -458,10 +442,10 @@ class Router:
                     if route.regex.fullmatch(path):
                         methods.add(route.method)
         if not methods:
-            return NotFound(path)
+            return NotFound(f"no route for {path}")
         if "GET" in methods:
             methods.add("HEAD")
-        return MethodNotAllowed(method, path, tuple(sorted(methods)))
+        return MethodNotAllowed(tuple(sorted(methods)))
 
 
 def _parse(path: str) -> tuple[_Segment, ...]:

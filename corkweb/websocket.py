@@ -20,6 +20,7 @@ from .wire.websocket import (
     BINARY,
     TEXT,
     Handshake,
+    SendStatus,
     accept_response,
     check_key,
     choose_protocol,
@@ -46,14 +47,6 @@ class OpCode(IntEnum):
     CLOSE = 8
     PING = 9
     PONG = 10
-
-
-class SendStatus(IntEnum):
-    """What ``ws.send`` did (socketify's values)."""
-
-    BACKPRESSURE = 0  # queued, but earlier data is still waiting to be sent: wait for drain
-    SUCCESS = 1
-    DROPPED = 2  # not queued: over max_backpressure, or the socket is closing
 
 
 class CompressOptions(IntEnum):
@@ -252,9 +245,6 @@ def _text(value: str | bytes | None) -> str | None:
     return value
 
 
-_STATUS = (SendStatus.BACKPRESSURE, SendStatus.SUCCESS, SendStatus.DROPPED)
-
-
 class WebSocket:
     """One open WebSocket, as handed to the behaviours (valid from ``open`` to ``close``)."""
 
@@ -289,7 +279,7 @@ class WebSocket:
             payload, op = self._encode(message)
         if opcode is not None:
             op = opcode
-        return _STATUS[self._conn.send_message(payload, op, compress, fin)]
+        return self._conn.send_message(payload, op, compress, fin)
 
     def _encode(self, message: Any) -> tuple[bytes, int]:
         if isinstance(message, (bytes, bytearray, memoryview)):

@@ -1,4 +1,4 @@
-"""Real ``redis-server`` and ``nginx`` processes for the scaling tests (issue 11).
+"""Real ``redis-server`` and ``nginx`` processes for the scaling tests.
 
 Each runs from a temporary directory on a free port of 127.0.0.1 (never the default ports),
 is ready when it answers (Redis ``PING``, a TCP connect to nginx) — polled, not slept — and

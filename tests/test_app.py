@@ -124,6 +124,30 @@ def test_set_yield_falls_through_to_the_next_match(serve) -> None:
     assert httpx.get(server.url + "/async/x").text == "async fallback"
 
 
+def test_set_yield_from_a_sync_handler_behind_async_middleware_falls_through(serve) -> None:
+    # The chain is async because of its middleware, though the handler is sync: the app must
+    # await the chain before looking at set_yield (it used to answer 500 "did not respond").
+    app = App(templates=None)
+
+    async def slow_auth(res, req, data):
+        await asyncio.sleep(0)
+        return True
+
+    group = app.router("/g", slow_auth)
+
+    @group.get("/:name")
+    def maybe(res, req):
+        req.set_yield(True)
+
+    @app.get("/g/*")
+    def fallback(res, req):
+        res.end("fallback")
+
+    server = serve(app)
+    r = httpx.get(server.url + "/g/x")
+    assert (r.status_code, r.text) == (200, "fallback")
+
+
 def test_route_groups_nest_with_prefix_and_middleware(serve) -> None:
     app = App(templates=None)
     calls = []

@@ -1,4 +1,4 @@
-"""corkweb behind a real nginx, with the configuration that docs/scaling.md shows (issue 11).
+"""corkweb behind a real nginx, with the configuration that docs/scaling.md shows.
 
 Two corkweb processes (two "hosts") share pub/sub through a real redis-server; nginx balances
 them with docs/deploy/nginx.conf, changed only where the test must (free ports, log path).

@@ -1,4 +1,4 @@
-"""Pub/sub across processes on a real ``redis-server`` (issue 11).
+"""Pub/sub across processes on a real ``redis-server``.
 
 Two levels: the :class:`RedisBackend` under two ``PubSub`` hubs in this process (recording
 subscribers, so counts and order are exact), then two real ``corkweb run`` processes with a

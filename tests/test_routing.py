@@ -306,8 +306,7 @@ def test_404_when_nothing_matches() -> None:
     router = make(("GET", "/a"), ("POST", "/b/:x"))
     with pytest.raises(NotFound) as info:
         router.match("GET", "/nope")
-    assert info.value.path == "/nope"
-    assert "/nope" in str(info.value)
+    assert info.value.status == 404 and "/nope" in str(info.value)
     with pytest.raises(NotFound):
         router.match("GET", "relative")
 
@@ -317,7 +316,7 @@ def test_405_lists_allowed_methods_sorted() -> None:
     with pytest.raises(MethodNotAllowed) as info:
         router.match("PATCH", "/a")
     assert info.value.allowed == ("GET", "HEAD", "POST")
-    assert "PATCH" in str(info.value) and "GET, HEAD, POST" in str(info.value)
+    assert info.value.status == 405 and ("allow", "GET, HEAD, POST") in info.value.headers
     with pytest.raises(MethodNotAllowed) as info:
         router.match("GET", "/a/1")
     assert info.value.allowed == ("DELETE", "PUT")  # no GET, so no HEAD

@@ -22,7 +22,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["middleware", "compose", "is_async", "takes_data"]
+__all__ = ["middleware", "compose", "is_async", "chain_is_async", "takes_data"]
 
 Middleware = Callable[[Any, Any, Any], Any]
 
@@ -33,6 +33,12 @@ def is_async(fn: Callable[..., Any]) -> bool:
         return True
     # a callable object whose __call__ is a coroutine function
     return inspect.iscoroutinefunction(type(fn).__dict__.get("__call__"))
+
+
+def chain_is_async(mws: Sequence[Callable[..., Any]], handler: Callable[..., Any]) -> bool:
+    """Whether ``compose(mws, handler)`` returns a coroutine: true as soon as one part is
+    async (an async middleware makes the whole chain a coroutine, whatever the handler)."""
+    return is_async(handler) or any(map(is_async, mws))
 
 
 def takes_data(fn: Callable[..., Any]) -> bool:
@@ -58,7 +64,7 @@ def compose(mws: Sequence[Middleware], handler: Callable[..., Any]) -> Callable[
             return lambda res, req: handler(res, req, None)
         return handler
     mws = tuple(mws)
-    if not any(map(is_async, mws)) and not is_async(handler):
+    if not chain_is_async(mws, handler):
 
         def sync_chain(res: Any, req: Any) -> Any:
             data = None

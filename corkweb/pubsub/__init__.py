@@ -6,11 +6,11 @@ queues it through the corker, so a subscriber that receives many messages in one
 gets them in one write.
 
 Where a publish goes is a :class:`Backend`'s business. :class:`LocalBackend`, the default,
-delivers inside this process. A backend that spans processes (Redis, issue 11) implements the
-same three methods: ``publish`` forwards the frame to the other processes and delivers it
-locally, and ``topic_added`` / ``topic_removed`` tell it when this process starts or stops
-caring about a topic (to SUBSCRIBE / UNSUBSCRIBE upstream). Frames received from elsewhere are
-handed to :meth:`PubSub.deliver`.
+delivers inside this process. A backend that spans processes (Redis, in
+``corkweb.pubsub.redis``) implements the same three methods: ``publish`` forwards the frame to
+the other processes and delivers it locally, and ``topic_added`` / ``topic_removed`` tell it
+when this process starts or stops caring about a topic (to SUBSCRIBE / UNSUBSCRIBE upstream).
+Frames received from elsewhere are handed to :meth:`PubSub.deliver`.
 """
 
 from __future__ import annotations

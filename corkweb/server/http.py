@@ -459,7 +459,7 @@ class HTTPConnection(CorkedProtocol):
         if res is not None and res._upgrade is not None and self.state.upgrade_handler:
             self.state.upgrade_handler(self, res, data[offset:])
             return
-        # -- WebSocket (issue 5): an async handler is still deciding whether to upgrade.
+        # WebSocket: an async handler is still deciding whether to upgrade.
         # Hold the bytes after the request and stop reading; ``upgrade_accepted`` hands them
         # over, and an HTTP answer instead closes the connection (they are not HTTP).
         if (res is not None and res._task is not None and res._state != DONE
@@ -545,7 +545,7 @@ class HTTPConnection(CorkedProtocol):
             return str(peer[0])
         return None
 
-    # -- WebSocket hand-over (issue 5) ------------------------------------------------------
+    # -- WebSocket hand-over ----------------------------------------------------------------
 
     def upgrade_accepted(self, res: Response) -> None:
         """``res.upgrade`` was called; if an async handler decided late, switch now."""

@@ -33,6 +33,7 @@ from ..wire.websocket import (
     TEXT,
     DeflateParser,
     FrameParser,
+    SendStatus,
     WebSocketError,
     encode_close,
     encode_frame,
@@ -47,7 +48,7 @@ log = logging.getLogger("corkweb.error")
 #: Seconds to wait for the peer's close frame after sending ours, then drop the connection.
 CLOSE_TIMEOUT = 5.0
 
-BACKPRESSURE, SUCCESS, DROPPED = 0, 1, 2
+BACKPRESSURE, SUCCESS, DROPPED = SendStatus.BACKPRESSURE, SendStatus.SUCCESS, SendStatus.DROPPED
 # Bytes queued in one cork scope above which sends report BACKPRESSURE even before the
 # transport has seen them (the same mark HTTP responses use by default, Limits.write_high_water).
 CORKED_HIGH_WATER = 256 * 1024
@@ -236,7 +237,7 @@ class WebSocketConnection(CorkedProtocol):
     # -- sending ----------------------------------------------------------------------------
 
     def send_message(self, payload: bytes, opcode: int, compress: bool | None,
-                     fin: bool) -> int:
+                     fin: bool) -> SendStatus:
         """Queue one data message; returns BACKPRESSURE, SUCCESS or DROPPED."""
         if self._deflate is not None and compress is not False and fin and (
                 opcode == TEXT or opcode == BINARY) and self._phase == OPEN:
@@ -255,7 +256,7 @@ class WebSocketConnection(CorkedProtocol):
                 return SUCCESS
         return self.send_frame(encode_frame(opcode, payload, fin))
 
-    def send_frame(self, frame: bytes) -> int:
+    def send_frame(self, frame: bytes) -> SendStatus:
         """Queue a serialised frame (also the pub/sub subscriber interface)."""
         if self._phase != OPEN:
             return DROPPED

@@ -24,6 +24,7 @@ import codecs
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any, Protocol
 
 from wsproto import ConnectionType
@@ -40,9 +41,19 @@ __all__ = [
     "WebSocketError", "Handshake", "validate_handshake", "accept_response", "choose_protocol",
     "negotiate_deflate", "encode_frame", "encode_close", "FrameParser", "DeflateParser",
     "FrameSink", "valid_close_code", "parse_close", "check_key", "unmask", "SMALL_HEADS",
+    "SendStatus",
 ]
 
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+
+
+class SendStatus(IntEnum):
+    """What a send did (socketify's values): the server's send returns one, and
+    ``ws.send`` hands it on unchanged."""
+
+    BACKPRESSURE = 0  # queued, but earlier data is still waiting to be sent: wait for drain
+    SUCCESS = 1
+    DROPPED = 2  # not queued: over max_backpressure, or the socket is closing
 
 _KNOWN_CODES = frozenset(int(c) for c in CloseReason)
 _LOCAL_ONLY = frozenset((1005, 1006, 1015))  # RFC 6455 §7.4.1: never sent in a frame

@@ -1,4 +1,4 @@
-"""The app of tests/test_pubsub_redis.py and tests/test_nginx.py (issue 11).
+"""The app of tests/test_pubsub_redis.py and tests/test_nginx.py.
 
 Run several copies with ``CORKWEB_PUBSUB=redis://...`` (and ``CORKWEB_TRUSTED_PROXIES`` behind
 nginx): a WebSocket on ``/ws/:topic`` subscribes to the topic and publishes what it receives
