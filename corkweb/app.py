@@ -377,9 +377,11 @@ class App(RouteGroup):
         if route is None:
             hit = self._router.lookup(method, path)
             if hit is None:
+                req._route = None  # req.route: nothing matched
                 self._router.match(method, path)  # raises NotFound or MethodNotAllowed
                 raise AssertionError("Router.lookup and Router.match disagree")  # pragma: no cover
             route, req._params, req._values = hit
+            req._route = route  # req.route reads the pattern only when asked
         entry = route.handler
         result = entry.call(res, req)
         if entry.is_async:
@@ -404,7 +406,7 @@ class App(RouteGroup):
                 seen = match.route is after
                 continue
             req._yield = False
-            req._set_match(match.params, match.values)
+            req._set_match(match.params, match.values, match.route)
             entry = match.route.handler
             result = entry.call(res, req)
             if entry.is_async:
@@ -439,12 +441,22 @@ class App(RouteGroup):
         self.freeze()
         if self._server is None:
             self._scale_out()
+            self._on_shutdown.insert(0, self._drain_background)
             self._server = Server(self.handle, error_handler=self._errors,
                                   options=self._options, limits=self.limits,
                                   upgrade_handler=websocket_upgrade if self._pubsub_hub
                                   is not None else None,
                                   protocol_class=self._protocol_class)
         return self._server
+
+    async def _drain_background(self) -> None:
+        """Wait for ``res.background`` tasks within what the drain timeout has left."""
+        from .background import drain
+
+        left = self.limits.drain_timeout
+        if self._server is not None and self._server.drain_deadline is not None:
+            left = self._server.drain_deadline - asyncio.get_running_loop().time()
+        await drain(left)
 
     def _scale_out(self) -> None:
         """Run a cross-process pub/sub backend with the lifespan (connected before

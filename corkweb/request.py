@@ -20,6 +20,8 @@ from .wire.parser import RequestHead
 
 __all__ = ["Request"]
 
+_STATIC = object()  # sentinel of Request._route: a static route (pattern == path) matched
+
 
 class Request(RequestHead):
     """The request head plus the route match; built by the parser, completed by the router."""
@@ -31,6 +33,11 @@ class Request(RequestHead):
     _values: tuple[Any, ...] = ()
     _yield = False
     _cache: dict[str, Any] | None = None
+    # The matched Route for a dynamic route, None when nothing matched. A static route
+    # stores nothing: its pattern is the path itself (free for the common request).
+    _route: Any = _STATIC
+    #: The request's id when the ``RequestID`` middleware runs (``X-Request-ID``), else None.
+    request_id: str | None = None
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.url}>"
@@ -128,9 +135,22 @@ class Request(RequestHead):
             self._params = {}
         return self._params
 
-    def _set_match(self, params: dict[str, Any], values: tuple[Any, ...]) -> None:
+    def _set_match(self, params: dict[str, Any], values: tuple[Any, ...],
+                   route: Any = None) -> None:
         self._params = params
         self._values = values
+        if route is not None:
+            self._route = _STATIC if route.regex is None else route
+
+    @property
+    def route(self) -> str | None:
+        """The pattern of the route that matched, as registered: ``"/users/:id"`` for
+        ``/users/42`` — never the raw path of a dynamic route, so metrics and traces keep a
+        bounded set of names. ``None`` when no route matched (a 404 or 405)."""
+        route = self._route
+        if route is _STATIC:
+            return self.path
+        return None if route is None else str(route.path)
 
     # -- cookies --------------------------------------------------------------------------
 

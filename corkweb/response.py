@@ -200,6 +200,16 @@ class Response(StreamWriter, BodyReader):
             self._on_finish.append(callback)
         return self
 
+    _background: Any = None
+
+    def background(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Response:
+        """Run ``fn(*args, **kwargs)`` (sync or async) once the response has been sent; see
+        ``corkweb/background.py`` for order, errors and shutdown."""
+        from .background import schedule
+
+        self._background = schedule(self, self._req, self._background, fn, args, kwargs)
+        return self
+
     @property
     def status(self) -> int:
         """The status code set so far (200 unless changed)."""

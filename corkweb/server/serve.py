@@ -60,6 +60,9 @@ class Server:
         self._servers: list[asyncio.AbstractServer] = []
         self.state: ServerState | None = None
         self._drained: asyncio.Event | None = None
+        #: The loop time by which a graceful shutdown gives up waiting (set when it starts):
+        #: later shutdown steps (background tasks) share the same bound.
+        self.drain_deadline: float | None = None
 
     async def start(
         self,
@@ -110,6 +113,7 @@ class Server:
     async def shutdown(self, timeout: float | None = None) -> None:
         """Stop accepting, let requests in flight finish (up to ``timeout``), close the rest."""
         timeout = self.limits.drain_timeout if timeout is None else timeout
+        self.drain_deadline = asyncio.get_running_loop().time() + timeout
         for server in self._servers:
             server.close()
         state = self.state
