@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from . import errors
 from .error_handling import ErrorHandlers
+from .importing import refuse_run
 from .json import make_dumps
 from .middleware import chain_is_async, compose
 from .proxy import TrustedProxies
@@ -518,6 +519,7 @@ class App(RouteGroup):
         ``app.run()`` runs again in each worker. ``access_log`` is ``True`` (default format) or
         a format string for the ``corkweb.access`` logger.
         """
+        refuse_run()  # under `corkweb run`, the command serves: not the module's own call
         listens = list(self._listens)
         if host is not None or port is not None or uds is not None or not listens:
             opts: dict[str, Any] = {"uds": uds} if uds else {

@@ -20,7 +20,9 @@ import inspect
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from .config import OPTIONS, ConfigError, Option, Settings
@@ -41,23 +43,19 @@ def load_app(target: str, *, factory: bool = False, app_dir: str = ".") -> Any:
     """Import ``module:attr`` (``attr`` may be dotted), or ``module`` and find its app.
 
     ``module`` alone looks for an attribute named ``app``, else the one ``App`` instance in
-    the module. ``factory=True`` calls the attribute (no arguments) to get the app.
+    the module. ``factory=True`` calls the attribute (no arguments) to get the app. The module
+    may also be a ``.py`` path, relative or absolute (``../site/app.py:app``): it is imported
+    from its folder, or from the top of the package holding it.
     """
     from .app import App
 
+    module_name, _, attr = target.partition(":")
+    if module_name.endswith(".py"):
+        module_name, app_dir = _module_for_path(module_name)
     app_dir = os.path.abspath(app_dir)
     if app_dir not in sys.path:
         sys.path.insert(0, app_dir)
-    module_name, _, attr = target.partition(":")
-    if module_name.endswith(".py"):
-        module_name = module_name[:-3].replace("/", ".").replace(os.sep, ".")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            raise CLIError(f"cannot import {module_name!r} (looked in {app_dir} and "
-                           f"sys.path); use --app-dir or check the name") from exc
-        raise  # the app itself failed to import something: show the real traceback
+    module = _import_user_module(module_name, app_dir)
     if attr:
         obj: Any = module
         for part in attr.split("."):
@@ -70,8 +68,12 @@ def load_app(target: str, *, factory: bool = False, app_dir: str = ".") -> Any:
     else:
         found = [name for name, value in vars(module).items() if isinstance(value, App)]
         if len(found) != 1:
-            what = "no App instance" if not found else f"several apps ({', '.join(found)})"
-            raise CLIError(f"module {module_name!r} has {what}: name one as {module_name}:NAME")
+            if not found:
+                hint = _factory_hint(module, module_name)
+                raise CLIError(f"module {module_name!r} has no App instance" + (
+                    hint or f": create one as `app = App()` or name one as {module_name}:NAME"))
+            raise CLIError(f"module {module_name!r} has several apps ({', '.join(found)}): "
+                           f"name one as {module_name}:NAME")
         obj = getattr(module, found[0])
     if factory:
         if not callable(obj):
@@ -80,9 +82,85 @@ def load_app(target: str, *, factory: bool = False, app_dir: str = ".") -> Any:
         if inspect.isawaitable(obj):
             raise CLIError(f"--factory: {target!r} returned an awaitable; it must return an App")
     if not isinstance(obj, App):
-        hint = " (a factory? add --factory)" if callable(obj) else ""
+        hint = f" (a factory? corkweb run {target} --factory)" if callable(obj) else ""
         raise CLIError(f"{target!r} is {type(obj).__name__}, not a corkweb App{hint}")
     return obj
+
+
+class AppImportError(CLIError):
+    """The user's module raised while being imported; ``details`` is the traceback of the
+    user's code (the command's own frames and importlib's are left out)."""
+
+    def __init__(self, message: str, details: str) -> None:
+        super().__init__(message)
+        self.details = details
+
+
+def _module_for_path(path: str) -> tuple[str, str]:
+    """``(dotted module name, folder to import it from)`` for a ``.py`` file: the file's own
+    folder, or above the packages (folders with ``__init__.py``) that hold it, so its relative
+    imports work."""
+    file = Path(path).resolve()
+    if not file.is_file():
+        raise CLIError(f"no such file: {path}")
+    parts = [] if file.stem == "__init__" else [file.stem]
+    folder = file.parent
+    while (folder / "__init__.py").is_file():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return ".".join(parts), str(folder)
+
+
+def _import_user_module(module_name: str, app_dir: str) -> Any:
+    from .importing import RunDuringImport, importing
+
+    try:
+        with importing(module_name):
+            return importlib.import_module(module_name)
+    except RunDuringImport as exc:
+        raise CLIError(str(exc)) from None
+    except ModuleNotFoundError as exc:
+        if exc.name and (module_name + ".").startswith(exc.name + "."):
+            raise CLIError(f"cannot import {module_name!r} (looked in {app_dir} and "
+                           f"sys.path); use --app-dir or check the name") from None
+        raise AppImportError(_import_failure(module_name, exc), _user_traceback(exc)) from None
+    except Exception as exc:
+        raise AppImportError(_import_failure(module_name, exc), _user_traceback(exc)) from None
+
+
+def _import_failure(module_name: str, exc: BaseException) -> str:
+    message = f"importing {module_name!r} failed: {type(exc).__name__}: {exc}"
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        message += (f" (is {exc.name.split('.')[0]!r} installed for {sys.executable}? "
+                    f"pip install it there)")
+    return message
+
+
+_CLI_FILES = (os.path.abspath(__file__), os.path.dirname(importlib.__file__) + os.sep)
+
+
+def _user_traceback(exc: BaseException) -> str:
+    """The traceback from the first frame outside this command and importlib."""
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if not filename.startswith("<frozen") and not os.path.abspath(filename).startswith(
+                _CLI_FILES):
+            break
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
+
+
+def _factory_hint(module: Any, module_name: str) -> str:
+    """``: it has a factory, ...`` when the module defines a function that looks like one."""
+    names = [name for name, value in vars(module).items()
+             if inspect.isfunction(value) and value.__module__ == module.__name__
+             and (name in ("create_app", "make_app", "app_factory", "build_app")
+                  or name.startswith(("create_app", "make_app")))]
+    if not names:
+        return ""
+    name = names[0]
+    return (f"; it has a factory: corkweb run {module_name}:{name} --factory")
 
 
 # -- the parser -----------------------------------------------------------------------------
@@ -224,7 +302,14 @@ def cmd_routes(args: argparse.Namespace) -> int:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    from .scaffold import find_template, render_project
+    from .scaffold import (
+        ProjectNameError,
+        build_context,
+        check_package_name,
+        corkweb_requirement,
+        find_template,
+        render_project,
+    )
 
     template = find_template(args.template or os.environ.get("CORKWEB_TEMPLATE"))
     context = {
@@ -234,6 +319,18 @@ def cmd_new(args: argparse.Namespace) -> int:
     }
     if args.author:
         context["author"] = args.author
+    full = build_context(template, context)
+    if "corkweb_requirement" in full:
+        context["corkweb_requirement"] = corkweb_requirement()
+    try:
+        check_package_name(str(full.get("package", full.get("project_slug", ""))), args.name)
+    except ProjectNameError as exc:
+        raise CLIError(str(exc)) from None
+    # Checked here, before either renderer runs, so the answer is the same one line.
+    target = Path(args.output_dir) / str(full.get("project_slug", args.name))
+    if target.exists():
+        raise CLIError(f"{target} already exists: choose another name, or another folder "
+                       f"with -o DIR")
     project = render_project(template, context, args.output_dir, renderer=args.renderer)
     print(f"created {project}")
     print(f"next: cd {project} && pip install -e '.[test]' && pytest")
@@ -250,6 +347,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {"run": cmd_run, "routes": cmd_routes, "new": cmd_new}
     try:
         return commands[args.command](args)
+    except AppImportError as exc:
+        print(exc.details + f"corkweb: error: {exc}", file=sys.stderr)
+        return 1
     except (CLIError, ConfigError, FileNotFoundError, FileExistsError) as exc:
         print(f"corkweb: error: {exc}", file=sys.stderr)
         return 1

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import keyword
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -28,7 +30,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["find_template", "render_project", "render_builtin"]
+__all__ = ["find_template", "render_project", "render_builtin", "check_package_name",
+           "corkweb_requirement", "ProjectNameError"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -44,6 +47,74 @@ def find_template(explicit: str | os.PathLike[str] | None = None) -> Path:
         "no corkweb project template (cookiecutter.json) found in "
         + ", ".join(str(c) for c in candidates)
         + "; pass --template DIR or set CORKWEB_TEMPLATE")
+
+
+class ProjectNameError(ValueError):
+    """A project name whose package could not be imported (or would shadow another)."""
+
+
+#: Import names a project must not take: corkweb, what it depends on, what its tests use.
+TAKEN_NAMES = frozenset({
+    "corkweb", "jinja2", "orjson", "uvloop", "httptools", "wsproto", "httpx", "websockets",
+    "pytest", "msgspec", "setuptools", "cookiecutter", "tests", "test",
+})
+
+
+def check_package_name(package: str, project_name: str) -> None:
+    """Refuse a package name that cannot be imported, or that hides a module the project
+    needs (the standard library, corkweb and its dependencies); suggest one that works."""
+    problem = None
+    if not package.isidentifier():
+        problem = "is not a Python identifier (letters, digits and _, not starting with a digit)"
+    elif keyword.iskeyword(package):
+        problem = "is a Python keyword"
+    elif package in sys.stdlib_module_names:
+        problem = "is a standard-library module, which the project's imports would hide"
+    elif package.lower() in TAKEN_NAMES:
+        problem = "is the name of corkweb or of a package it needs"
+    if problem is None:
+        return
+    raise ProjectNameError(
+        f"{project_name!r} would make a package named {package!r}, which {problem}; "
+        f"try: corkweb new {_suggest(package)}")
+
+
+def _suggest(package: str) -> str:
+    words = [w for w in re.split(r"[^0-9a-zA-Z]+", package) if w] or ["my"]
+    if words[0][0].isdigit():
+        words.insert(0, "my")
+    slug = "-".join(words).lower()
+    if "-" not in slug or slug.replace("-", "_") in sys.stdlib_module_names:
+        slug += "-app"
+    return slug
+
+
+def corkweb_requirement() -> str:
+    """The requirement a new project puts on corkweb: where this corkweb came from.
+
+    A checkout (this package sits next to a ``pyproject.toml`` naming corkweb, as with
+    ``pip install -e`` or ``PYTHONPATH``) or an install from a local folder gives
+    ``corkweb @ file:///...``, so the project installs in a fresh virtual environment even
+    where corkweb is not published; otherwise the released package, ``corkweb>=VERSION``.
+    """
+    from . import __version__
+
+    checkout = PACKAGE_DIR.parent
+    pyproject = checkout / "pyproject.toml"
+    if pyproject.is_file() and re.search(r'^name\s*=\s*"corkweb"', pyproject.read_text(
+            encoding="utf-8"), re.M):
+        return f"corkweb @ {checkout.as_uri()}"
+    try:
+        from importlib.metadata import PackageNotFoundError, distribution
+
+        direct = distribution("corkweb").read_text("direct_url.json")
+    except PackageNotFoundError:
+        direct = None
+    if direct:
+        url = json.loads(direct).get("url", "")
+        if url.startswith("file:"):
+            return f"corkweb @ {url}"
+    return f"corkweb>={__version__}"
 
 
 def render_project(template: Path, context: dict[str, Any], output_dir: str | os.PathLike[str],

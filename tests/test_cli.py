@@ -14,7 +14,7 @@ from cli_process import APPS, CLIProcess, cli_env, run_cli
 import corkweb
 from corkweb.cli import build_parser, main
 from corkweb.config import OPTIONS, ConfigError, Settings, parse_bool, parse_size
-from corkweb.scaffold import find_template, render_builtin
+from corkweb.scaffold import corkweb_requirement, find_template, render_builtin
 from corkweb.wire.limits import Limits
 
 # -- settings -----------------------------------------------------------------------------
@@ -123,7 +123,7 @@ def test_unix_socket(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("args", "message"), [
     (("run", "no_such_module:app"), "cannot import 'no_such_module'"),
     (("run", "cli_app:nothing"), "has no attribute 'nothing'"),
-    (("run", "cli_app:create_app"), "add --factory"),
+    (("run", "cli_app:create_app"), "a factory? corkweb run cli_app:create_app --factory"),
     (("run",), "no app given"),
     (("run", "cli_app:app", "--workers", "0"), "--workers must be at least 1"),
     (("run", "cli_app:app", "--ssl-certfile", "/nonexistent.pem"), "not found"),
@@ -173,7 +173,8 @@ def test_new_renders_the_scaffold_offline(tmp_path: Path) -> None:
 
 def test_builtin_renderer_matches_cookiecutter(tmp_path: Path) -> None:
     pytest.importorskip("cookiecutter")
-    context = {"project_name": "Same Thing", "with_websocket": "yes", "with_templates": "yes"}
+    context = {"project_name": "Same Thing", "with_websocket": "yes", "with_templates": "yes",
+               "corkweb_requirement": corkweb_requirement()}
     built = render_builtin(find_template(), context, tmp_path / "builtin")
     done = run_cli("new", "Same Thing", "-o", str(tmp_path / "cc"), "--renderer",
                    "cookiecutter")

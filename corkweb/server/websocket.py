@@ -47,6 +47,9 @@ log = logging.getLogger("corkweb.error")
 
 #: Seconds to wait for the peer's close frame after sending ours, then drop the connection.
 CLOSE_TIMEOUT = 5.0
+#: The reason sent with close code 1011 when a behaviour raised (RFC 6455 §7.4.1): the client
+#: learns the server failed, the details stay in the server log.
+INTERNAL_ERROR = "internal server error"
 
 BACKPRESSURE, SUCCESS, DROPPED = SendStatus.BACKPRESSURE, SendStatus.SUCCESS, SendStatus.DROPPED
 # Bytes queued in one cork scope above which sends report BACKPRESSURE even before the
@@ -210,6 +213,7 @@ class WebSocketConnection(CorkedProtocol):
             result = handler(self.ws, data, opcode)
         except Exception:
             log.exception("ws %s: message handler raised", self.route.path)
+            self.end(1011, INTERNAL_ERROR)
             return
         if result is not None and isinstance(result, Coroutine):
             self._start_task(result)
@@ -374,6 +378,7 @@ class WebSocketConnection(CorkedProtocol):
         except Exception:
             log.exception("ws %s: %s handler raised", self.route.path,
                           getattr(fn, "__name__", fn))
+            self.end(1011, INTERNAL_ERROR)  # no-op once closing (a close handler raised)
             return
         if result is not None and isinstance(result, Coroutine):
             self._start_task(result)
@@ -390,6 +395,7 @@ class WebSocketConnection(CorkedProtocol):
         """An async behaviour ended (CorkedStep's owner interface)."""
         if exc is not None:
             log.error("ws %s: async handler raised", self.route.path, exc_info=exc)
+            self.end(1011, INTERNAL_ERROR)
 
     def is_closed(self) -> bool:
         return self._phase != OPEN

@@ -1,0 +1,197 @@
+"""A newcomer's first hour: what goes wrong is said in one line that names the culprit.
+
+The command is run as a real subprocess (``tests/cli_process.py``), apps are served on real
+sockets, WebSocket clients are the ``websockets`` package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+from cli_process import CLIProcess, cli_env, run_cli
+from websockets.exceptions import ConnectionClosed
+
+from corkweb import App
+from corkweb.testing import TestServer
+
+# -- WebSocket callbacks that raise -------------------------------------------------------
+
+
+def _raise(*_: Any) -> None:
+    raise RuntimeError("bug in a callback")
+
+
+async def _araise(*_: Any) -> None:
+    await asyncio.sleep(0)
+    raise RuntimeError("bug in an async callback")
+
+
+@pytest.mark.parametrize("behavior", [
+    pytest.param({"message": _raise}, id="message"),
+    pytest.param({"message": _araise}, id="async-message"),
+    pytest.param({"open": _raise}, id="open"),
+])
+def test_websocket_callback_exception_closes_with_1011(
+        behavior: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
+    app = App(templates=None)
+    app.ws("/ws", behavior)
+
+    async def talk(port: int) -> Any:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/ws") as client:
+            try:
+                await client.send("hi")
+            except ConnectionClosed:
+                pass  # an open handler that raised closed the socket before this send
+            await asyncio.wait_for(client.wait_closed(), 5)
+            return client.protocol.close_rcvd
+
+    with TestServer(app) as server:
+        received = asyncio.run(talk(server.port))
+    assert received is not None and received.code == 1011
+    assert received.reason == "internal server error"
+    assert "bug in" in caplog.text  # the details stay in the server's log
+
+
+# -- corkweb run: finding and importing the app -----------------------------------------------
+
+HELLO = '''\
+from corkweb import App
+
+app = App(templates=None)
+
+
+@app.get("/")
+def home(res, req):
+    res.end("hello from a file")
+'''
+
+
+def _project(tmp_path: Path) -> Path:
+    """``site/app.py`` and ``site/pkg/views.py`` (relative imports), and an empty ``here/``."""
+    site = tmp_path / "site"
+    (site / "pkg").mkdir(parents=True)
+    (site / "app.py").write_text(HELLO)
+    (site / "pkg" / "__init__.py").write_text("")
+    (site / "pkg" / "helper.py").write_text('TEXT = "hello from a package"\n')
+    (site / "pkg" / "views.py").write_text(HELLO.replace(
+        '"hello from a file"', "helper.TEXT").replace(
+        "from corkweb import App\n", "from corkweb import App\n\nfrom . import helper\n"))
+    (tmp_path / "here").mkdir()
+    return site
+
+
+@pytest.mark.parametrize(("path", "text"), [
+    pytest.param("../site/app.py", "hello from a file", id="relative"),
+    pytest.param("{site}/app.py:app", "hello from a file", id="absolute"),
+    pytest.param("../site/pkg/views.py", "hello from a package", id="in-a-package"),
+])
+def test_run_takes_a_py_path_anywhere(tmp_path: Path, path: str, text: str) -> None:
+    import httpx
+
+    site = _project(tmp_path)
+    with CLIProcess("run", path.format(site=site), "--port", "0", cwd=tmp_path / "here") as cli:
+        cli.ready()
+        assert httpx.get(cli.url + "/", timeout=5).text == text
+        assert cli.stop() == 0, cli.output
+
+
+def test_run_refuses_a_module_that_calls_app_run_at_import(tmp_path: Path) -> None:
+    (tmp_path / "eager.py").write_text(HELLO + "\napp.run(port=0)\n")
+    done = run_cli("run", "eager:app", "--port", "0", cwd=tmp_path, timeout=20)
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("corkweb: error: eager.py:10 calls app.run()")
+    assert 'if __name__ == "__main__":' in lines[0]
+    assert "listening" not in done.stdout + done.stderr  # no server was started
+
+
+def test_run_on_a_factory_module_hints_the_factory_flag(tmp_path: Path) -> None:
+    (tmp_path / "factory_only.py").write_text(
+        "from corkweb import App\n\n\ndef create_app():\n    return App(templates=None)\n")
+    done = run_cli("run", "factory_only", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "corkweb: error: module 'factory_only' has no App instance; it has a factory: "
+        "corkweb run factory_only:create_app --factory")
+
+
+def test_an_import_error_in_the_app_shows_the_apps_frames(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text(
+        "from corkweb import App\n\napp = App(templates=None)\n\n\ndef setup():\n"
+        "    raise RuntimeError('the database URL is missing')\n\n\nsetup()\n")
+    done = run_cli("run", "broken", cwd=tmp_path)
+    assert done.returncode == 1
+    err = done.stderr
+    assert err.startswith("Traceback (most recent call last):\n  File \"")
+    frames = [line for line in err.splitlines() if line.startswith('  File "')]
+    assert frames and all("broken.py" in line for line in frames), err
+    assert "corkweb" not in "".join(frames) and "importlib" not in err
+    assert err.rstrip().endswith(
+        "corkweb: error: importing 'broken' failed: RuntimeError: the database URL is missing")
+
+
+# -- corkweb new ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "why", "suggestion"), [
+    ("123app", "not a Python identifier", "my-123app"),
+    ("class", "a Python keyword", "class-app"),
+    ("json", "standard-library module", "json-app"),
+    ("corkweb", "the name of corkweb", "corkweb-app"),
+])
+def test_new_refuses_names_that_cannot_be_imported(tmp_path: Path, name: str, why: str,
+                                                   suggestion: str) -> None:
+    done = run_cli("new", name, "-o", str(tmp_path))
+    assert done.returncode == 1
+    assert why in done.stderr and f"try: corkweb new {suggestion}" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir())  # nothing written
+    ok = run_cli("new", suggestion, "-o", str(tmp_path), "--renderer", "builtin")
+    assert ok.returncode == 0, ok.stderr  # and the suggestion works
+
+
+@pytest.mark.parametrize("renderer", ["builtin", "cookiecutter"])
+def test_new_into_an_existing_folder_is_one_line(tmp_path: Path, renderer: str) -> None:
+    if renderer == "cookiecutter":
+        pytest.importorskip("cookiecutter")
+    (tmp_path / "pet-shop").mkdir()
+    done = run_cli("new", "Pet Shop", "-o", str(tmp_path), "--renderer", renderer)
+    assert done.returncode == 1
+    assert done.stderr == (f"corkweb: error: {tmp_path / 'pet-shop'} already exists: choose "
+                           "another name, or another folder with -o DIR\n")
+
+
+def test_new_records_where_corkweb_came_from(tmp_path: Path) -> None:
+    """The project depends on this checkout by URL, so it installs where corkweb is not
+    published: pip builds corkweb from the recorded folder into a fresh environment."""
+    done = run_cli("new", "Cork Demo", "-o", str(tmp_path), "--renderer", "builtin",
+                   "--no-websocket")
+    assert done.returncode == 0, done.stderr
+    project = tmp_path / "cork-demo"
+    checkout = Path(__file__).resolve().parent.parent
+    assert f'dependencies = ["corkweb @ {checkout.as_uri()}"]' in (
+        project / "pyproject.toml").read_text()
+    # --system-site-packages only for jinja2, orjson and the build tools (no index here);
+    # corkweb itself must come from the recorded folder, not from the environment around it.
+    venv = tmp_path / "venv"
+    env = {k: v for k, v in cli_env().items() if k != "PYTHONPATH"}
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
+                   check=True, timeout=120)
+    python = str(venv / "bin" / "python")
+    installed = subprocess.run(
+        [python, "-m", "pip", "install", "-q", "--no-index", "--no-build-isolation",
+         "--disable-pip-version-check", str(project)],
+        capture_output=True, text=True, env=env, timeout=300)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    where = subprocess.run(
+        [python, "-P", "-c", "import corkweb, cork_demo; print(corkweb.__file__)"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert where.returncode == 0, where.stderr
+    assert where.stdout.startswith(str(venv)), where.stdout
