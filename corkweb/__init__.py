@@ -26,6 +26,7 @@ from .middleware.compression import Compression
 from .middleware.cors import CORS
 from .middleware.sessions import Session, Sessions, get_session
 from .multipart import FormData, MultipartReader, Part, UploadFile
+from .postgres import Postgres
 from .request import Request
 from .response import ClientDisconnected, Response
 from .sse import Event, EventStream, stream_events
@@ -74,4 +75,6 @@ __all__ = [
     "Sessions",
     "Session",
     "get_session",
+    # databases (docs/databases.md)
+    "Postgres",
 ]

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pg_helpers import PgCluster, find_bindir
 
 from corkweb import App
 from corkweb.testing import TestServer
@@ -26,6 +27,28 @@ def serve() -> Iterator[Callable[..., TestServer]]:
     yield start
     for server in reversed(started):
         server.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """A throw-away PostgreSQL server for the session (tests/pg_helpers.py)."""
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries not installed (apt-get install postgresql)")
+    cluster = PgCluster(bindir)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture
+def pg_dsn(pg_cluster: PgCluster) -> str:
+    """A new empty database on the session's PostgreSQL server."""
+    if not pg_cluster.running:  # a test that stopped the server failed before restarting it
+        pg_cluster.start()
+    return pg_cluster.create_database()
 
 
 def raw_exchange(port: int, data: bytes | list[bytes], timeout: float = 3.0,
