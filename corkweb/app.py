@@ -508,7 +508,8 @@ class App(RouteGroup):
     def run(self, host: str | None = None, port: int | None = None, *, uds: str | None = None,
             ssl: Any = None, workers: int = 1, reload: bool = False,
             reload_dirs: Iterable[str] = (), access_log: bool | str = False,
-            reuse_port: bool | None = None, backlog: int = 2048) -> None:
+            reuse_port: bool | None = None, backlog: int = 2048,
+            worker_timeout: float = 30.0) -> None:
         """Serve until SIGINT or SIGTERM, then drain and return.
 
         With no arguments, the sockets given to ``listen()`` are used, else port 3000 on
@@ -517,7 +518,8 @@ class App(RouteGroup):
         ``workers=N`` (N > 1) or ``reload=True`` turn this process into a supervisor that runs
         the same command N times as worker processes (``docs/deployment.md``): the code before
         ``app.run()`` runs again in each worker. ``access_log`` is ``True`` (default format) or
-        a format string for the ``corkweb.access`` logger.
+        a format string for the ``corkweb.access`` logger. A worker whose event loop sends no
+        heartbeat for ``worker_timeout`` seconds is killed and replaced (0: never).
         """
         refuse_run()  # under `corkweb run`, the command serves: not the module's own call
         listens = list(self._listens)
@@ -543,7 +545,8 @@ class App(RouteGroup):
             code = _workers.supervise(
                 [opts for opts, _ in listens], workers=workers, reuse_port=reuse_port,
                 backlog=backlog, shutdown_timeout=self.limits.drain_timeout + 5.0,
-                reload=reload, reload_dirs=list(reload_dirs), on_ready=ready)
+                reload=reload, reload_dirs=list(reload_dirs), on_ready=ready,
+                worker_timeout=worker_timeout)
             if code:
                 raise SystemExit(code)
             return

@@ -262,7 +262,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             reload=settings.reload,
             reload_dirs=settings.watch_dirs() if settings.reload else (),
             reload_patterns=settings.reload_include, reload_interval=settings.reload_interval,
-            on_ready=ready,
+            on_ready=ready, worker_timeout=settings.worker_timeout,
         )
     app = load_app(settings.app, factory=settings.factory, app_dir=settings.app_dir)
     app.limits = settings.make_limits(app.limits)

@@ -207,3 +207,61 @@ def test_a_second_instance_on_the_same_port_is_refused() -> None:
     finally:
         for slot in first:
             slot[0].close()
+
+
+def _get(port: int, path: str, timeout: float = 20) -> bytes:
+    """The raw answer to one request on a new connection (b"" if closed unanswered)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".encode())
+        data = b""
+        try:
+            while chunk := s.recv(4096):
+                data += chunk
+        except ConnectionResetError:
+            return data
+    return data
+
+
+def _get_pid(port: int) -> str:
+    data = _get(port, "/pid")
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), data
+    return body.decode()
+
+
+@linux_only
+def test_a_hung_worker_is_killed_with_its_stack_logged_and_replaced() -> None:
+    """A handler blocks one worker's loop: after --worker-timeout the supervisor logs where it
+    is stuck, kills it and starts a new one; the connections the kernel queued on its socket
+    meanwhile are answered by the replacement, not lost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with CLIProcess("run", "hang_app:app", "--port", "0", "--workers", "2",
+                    "--worker-timeout", "1.5") as cli, ThreadPoolExecutor(12) as pool:
+        cli.ready()
+        mark = cli.mark()
+        blocker = pool.submit(_get, cli.port, "/block")
+        hung = int(cli.wait_for(r"blocking (\d+)").group(1))
+        # New connections while it hangs: about half land on the hung worker's socket.
+        queued = [pool.submit(_get_pid, cli.port) for _ in range(10)]
+        m = cli.wait_for(rf"worker (\d) \(pid {hung}\) sent no heartbeat for [\d.]+s", after=mark)
+        cli.wait_for(r"in stuck_in_a_blocking_call", after=mark)  # its stack, from faulthandler
+        cli.wait_for(rf"worker {m.group(1)} \(pid {hung}\) killed by signal SIGKILL; "
+                     r"starting a new one", after=mark)
+        new = cli.wait_for(rf"worker {m.group(1)} ready \(pid (\d+)\)", after=mark).group(1)
+        answered = {f.result() for f in queued}  # none lost, none stuck
+        assert str(hung) not in answered
+        assert blocker.result() == b""  # the request that hung the worker died with it
+        assert new in pids(cli.port, 30)
+        assert cli.stop() == 0, cli.output
+
+
+def test_worker_timeout_setting() -> None:
+    from corkweb.config import ConfigError, Settings
+
+    assert Settings.load({}, {}).worker_timeout == 30.0
+    assert Settings.load({}, {"CORKWEB_WORKER_TIMEOUT": "0"}).worker_timeout == 0.0
+    assert Settings.load({"worker_timeout": 5.0}, {"CORKWEB_WORKER_TIMEOUT": "9"}
+                         ).worker_timeout == 5.0
+    with pytest.raises(ConfigError, match="--worker-timeout"):
+        Settings.load({"worker_timeout": -1.0}, {})

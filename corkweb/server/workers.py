@@ -21,6 +21,17 @@ one a clean interpreter (no inherited loop, threads or locks) and lets ``--reloa
   finish, keep-alive connections close, ``on_shutdown`` hooks run); the supervisor closes its
   copies of the sockets and waits ``shutdown_timeout`` seconds before killing what is left.
   SIGHUP replaces every worker (new code) the way ``--reload`` does.
+* **A hung worker is replaced** too. Each worker's event loop writes a heartbeat byte to the
+  supervisor every ``worker_timeout / 4`` seconds; a worker silent for ``worker_timeout``
+  seconds (30 by default, 0 turns the check off) has a loop blocked by a CPU loop or a
+  blocking call, and the kernel keeps handing its SO_REUSEPORT socket new connections that it
+  will never read. The supervisor kills it (SIGKILL: a blocked loop cannot run a graceful
+  stop), logs the stack it was stuck in and starts a new one on the same socket. The stack
+  comes from ``faulthandler``: the worker re-arms ``dump_traceback_later`` at each heartbeat, so
+  a loop that stays blocked dumps its threads into a file the supervisor reads before the kill.
+  Connections the hung worker had accepted are lost (reset by the kill); connections still
+  queued on its socket are not, since the supervisor holds a copy of the socket: the new
+  worker accepts them once it is ready (they wait, up to the backlog, for the boot time).
 * **Replacing workers** (reload, SIGHUP) starts the new generation first and stops the old one
   only once every new worker is ready: no refused connection, and an edit that breaks the
   import leaves the old workers serving.
@@ -32,8 +43,10 @@ no ``--reload`` it uses no CPU; with it, it wakes every ``interval`` to scan the
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
+import faulthandler
 import logging
 import os
 import selectors
@@ -41,6 +54,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +68,11 @@ log = logging.getLogger("corkweb.error")
 ENV_FDS = "_CORKWEB_FDS"
 ENV_READY = "_CORKWEB_READY_FD"
 ENV_WORKER = "_CORKWEB_WORKER"
+#: ``"interval:dump_after:stack_fd"``: the heartbeat a worker sends on its ready pipe.
+ENV_HEARTBEAT = "_CORKWEB_HEARTBEAT"
+
+#: Seconds a worker's loop may stay silent before the supervisor replaces it (gunicorn's).
+WORKER_TIMEOUT = 30.0
 
 BOOT_FAILED = 3
 
@@ -157,16 +176,86 @@ def worker_id() -> str:
 
 
 def notify_ready() -> None:
-    """In a worker: tell the supervisor that every socket is served (no-op elsewhere)."""
+    """In a worker: tell the supervisor that every socket is served (no-op elsewhere).
+
+    Called from the running event loop: when the supervisor asked for a heartbeat, the same
+    pipe then carries one byte every interval from this loop (see :class:`Heartbeat`).
+    """
+    global _heartbeat
     fd = os.environ.pop(ENV_READY, None)
-    if fd is not None:
-        os.write(int(fd), b"1")
+    spec = os.environ.pop(ENV_HEARTBEAT, None)
+    if fd is None:
+        return
+    os.write(int(fd), b"1")
+    if spec is None:
         os.close(int(fd))
+        return
+    interval, dump_after, stack_fd = spec.split(":")
+    _heartbeat = Heartbeat(int(fd), float(interval), float(dump_after), int(stack_fd))
+    _heartbeat.start(asyncio.get_running_loop())
+
+
+class Heartbeat:
+    """A worker's sign of life: a byte on a pipe from an event-loop timer.
+
+    A timer of the loop itself, not a thread, so that a blocked loop falls silent. Each beat
+    also re-arms ``faulthandler.dump_traceback_later(dump_after)``: if the loop then stays
+    blocked, faulthandler's own thread (it needs no GIL) writes every thread's stack to
+    ``stack_fd`` shortly before the supervisor's timeout expires.
+    """
+
+    def __init__(self, fd: int, interval: float, dump_after: float, stack_fd: int) -> None:
+        self.fd = fd
+        self.interval = interval
+        self.dump_after = dump_after
+        self.stack_fd = stack_fd
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        os.set_blocking(fd, False)
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._beat()
+
+    def _beat(self) -> None:
+        try:
+            os.write(self.fd, b".")
+        except BlockingIOError:
+            pass  # the pipe is full of beats the supervisor has not read yet: alive enough
+        except BrokenPipeError:  # the supervisor is gone (we get SIGTERM for that too)
+            self.stop()
+            return
+        faulthandler.dump_traceback_later(self.dump_after, file=self.stack_fd)
+        assert self._loop is not None
+        self._timer = self._loop.call_later(self.interval, self._beat)
+
+    def stop(self) -> None:
+        """Stop beating (the worker is shutting down and may legitimately block)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.fd >= 0:
+            faulthandler.cancel_dump_traceback_later()
+            os.close(self.fd)
+            self.fd = -1
+
+
+_heartbeat: Heartbeat | None = None
+
+
+def stop_heartbeat() -> None:
+    """In a worker that is leaving its loop: stop the heartbeat (no-op elsewhere)."""
+    global _heartbeat
+    if _heartbeat is not None:
+        _heartbeat.stop()
+        _heartbeat = None
 
 
 def ignore_stop_signals() -> None:
     """In a worker that has shut down: a late SIGTERM/SIGINT must not turn a clean exit into
-    a death by signal (the supervisor forwards one that the terminal may also have sent)."""
+    a death by signal (the supervisor forwards one that the terminal may also have sent).
+    Its loop is closed, so its heartbeat stops too."""
+    stop_heartbeat()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.SIG_IGN)
 
@@ -213,6 +302,12 @@ class Worker:
     started: float
     ready: bool = False
     stopping: bool = False
+    #: When the supervisor last read a heartbeat (or the ready byte) from the worker.
+    last_beat: float = 0.0
+    #: Where the worker's faulthandler writes its stacks if its loop stays blocked.
+    stack_file: Any = None
+    #: Killed for missing its heartbeats.
+    hung: bool = False
 
 
 @dataclass
@@ -222,6 +317,8 @@ class Supervisor:
     ``command`` starts one worker (it must call :func:`worker_sockets` and
     :func:`notify_ready`); ``on_ready(addresses)`` runs once when every first worker is ready;
     ``watcher`` (``reload.py``) is asked ``changed()`` every ``watcher.interval`` seconds.
+    A ready worker that sends no heartbeat for ``worker_timeout`` seconds is killed and
+    replaced (0 turns this off).
     """
 
     command: list[str]
@@ -229,6 +326,7 @@ class Supervisor:
     shutdown_timeout: float = 15.0
     on_ready: Callable[[list[Any]], Any] | None = None
     watcher: Any = None
+    worker_timeout: float = WORKER_TIMEOUT
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     workers: list[Worker] = field(default_factory=list)
     _generation: int = 0
@@ -291,6 +389,8 @@ class Supervisor:
                     log.info("received SIGHUP: replacing the workers")
                     self._spawn_generation()
             self._reap()
+            if self.worker_timeout > 0 and not self._stopping:
+                self._kill_silent()
             if self._stopping:
                 if not self.workers:
                     return
@@ -321,6 +421,9 @@ class Supervisor:
             times.append(self._deadline)
         elif self.watcher is not None:
             times.append(self._next_scan)
+        if self.worker_timeout > 0 and not self._stopping:
+            times += [w.last_beat + self.worker_timeout for w in self.workers
+                      if w.ready and not w.stopping and not w.hung]
         if not times:
             return None  # nothing to do until a signal or a pipe wakes us: no CPU
         return max(0.0, min(times) - now)
@@ -343,33 +446,64 @@ class Supervisor:
         env[ENV_FDS] = ",".join(map(str, fds))
         env[ENV_READY] = str(ready_w)
         env[ENV_WORKER] = str(slot)
+        pass_fds = [*fds, ready_w]
+        stack_file = None
+        if self.worker_timeout > 0:
+            # Beat four times per timeout; have the stack dumped half a beat before the kill.
+            interval = self.worker_timeout / 4
+            stack_file = tempfile.TemporaryFile()
+            pass_fds.append(stack_file.fileno())
+            env[ENV_HEARTBEAT] = (f"{interval}:{self.worker_timeout - interval / 2}:"
+                                  f"{stack_file.fileno()}")
         try:
-            proc = subprocess.Popen(self.command, env=env, pass_fds=(*fds, ready_w))
+            proc = subprocess.Popen(self.command, env=env, pass_fds=pass_fds)
+        except BaseException:
+            if stack_file is not None:
+                stack_file.close()
+            raise
         finally:
             os.close(ready_w)
-        worker = Worker(slot, generation, proc, ready_r, time.monotonic())
+        worker = Worker(slot, generation, proc, ready_r, time.monotonic(),
+                        stack_file=stack_file)
         self.workers.append(worker)
         self._selector.register(ready_r, selectors.EVENT_READ, worker)
         log.debug("worker %d starting (pid %d)", slot, proc.pid)
 
     def _ready_pipe(self, worker: Worker) -> None:
         try:
-            data = os.read(worker.ready_fd, 16)
+            data = os.read(worker.ready_fd, 4096)
         except OSError as exc:  # pragma: no cover - a pipe we own cannot fail
             if exc.errno != errno.EAGAIN:
                 raise
             return
-        self._selector.unregister(worker.ready_fd)
-        os.close(worker.ready_fd)
-        worker.ready_fd = -1
-        if not data:
-            return  # the worker died before it was ready; _reap reports it
+        if not data:  # the worker closed the pipe: no heartbeat, or it died
+            self._selector.unregister(worker.ready_fd)
+            os.close(worker.ready_fd)
+            worker.ready_fd = -1
+            return
+        worker.last_beat = time.monotonic()
+        if worker.ready:
+            return  # a heartbeat
         worker.ready = True
         self._backoff.pop(worker.slot, None)
         log.info("worker %d ready (pid %d)", worker.slot, worker.proc.pid)
         generation = [w for w in self.workers if w.generation == worker.generation]
         if all(w.ready for w in generation) and len(generation) == len(self.slots):
             self._generation_ready(worker.generation)
+
+    def _kill_silent(self) -> None:
+        """Kill each ready worker whose loop sent nothing for ``worker_timeout`` seconds;
+        ``_reap`` then starts its replacement like for any worker that died."""
+        now = time.monotonic()
+        for w in self.workers:
+            if not w.ready or w.stopping or w.hung or now - w.last_beat < self.worker_timeout:
+                continue
+            w.hung = True
+            with contextlib.suppress(ProcessLookupError):
+                w.proc.kill()
+            log.error("worker %d (pid %d) sent no heartbeat for %.1fs: its event loop is "
+                      "blocked (a CPU loop or a blocking call in a handler?); killing it.\n%s",
+                      w.slot, w.proc.pid, now - w.last_beat, _last_stack(w.stack_file))
 
     def _generation_ready(self, generation: int) -> None:
         self._live = generation
@@ -399,6 +533,8 @@ class Supervisor:
                 self._selector.unregister(worker.ready_fd)
                 os.close(worker.ready_fd)
                 worker.ready_fd = -1
+            if worker.stack_file is not None:
+                worker.stack_file.close()
             if worker.stopping or self._stopping:
                 # Killed by the very signal that asked it to stop (a second copy, e.g. from
                 # Ctrl-C reaching the whole process group, arriving once its loop was closed).
@@ -471,6 +607,18 @@ class Supervisor:
                     sock.close()
 
 
+def _last_stack(stack_file: Any) -> str:
+    """The last stack dump faulthandler wrote into ``stack_file``, for the log."""
+    if stack_file is None:
+        return "(no stack: the heartbeat is off)"
+    stack_file.seek(0)
+    text = stack_file.read().decode("utf-8", "replace")
+    start = text.rfind("Timeout (")
+    if start < 0:
+        return "(no stack could be had: faulthandler wrote nothing)"
+    return "its stack when it stopped answering:\n" + text[start:].rstrip()
+
+
 def _url(address: Any) -> str:
     if isinstance(address, tuple):
         host = address[0]
@@ -491,9 +639,11 @@ def supervise(
     reload_interval: float = 0.5,
     on_ready: Callable[[list[Any]], Any] | None = None,
     command: list[str] | None = None,
+    worker_timeout: float = WORKER_TIMEOUT,
 ) -> int:
     """Bind ``listens``, run ``workers`` copies of this command on them, supervise; returns
-    the exit status. ``reload`` watches ``reload_dirs`` (default: the current folder)."""
+    the exit status. ``reload`` watches ``reload_dirs`` (default: the current folder);
+    ``worker_timeout`` is how long a worker's loop may stay silent (0: forever)."""
     if os.name != "posix":  # pragma: no cover - passing sockets to children needs POSIX
         raise OSError(errno.ENOSYS, "--workers > 1 and --reload need a POSIX system "
                       "(Linux, macOS, BSD); on Windows run one process per port")
@@ -508,5 +658,5 @@ def supervise(
     slots = bind_sockets(listens, workers, reuse_port=reuse_port, backlog=backlog)
     supervisor = Supervisor(command or worker_command(), slots,
                             shutdown_timeout=shutdown_timeout, on_ready=on_ready,
-                            watcher=watcher)
+                            watcher=watcher, worker_timeout=worker_timeout)
     return supervisor.run()
