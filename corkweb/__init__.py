@@ -27,6 +27,7 @@ from .middleware.cors import CORS
 from .middleware.sessions import Session, Sessions, get_session
 from .multipart import FormData, MultipartReader, Part, UploadFile
 from .postgres import Postgres
+from .redirects import same_site_path
 from .request import Request
 from .response import ClientDisconnected, Response
 from .sse import Event, EventStream, stream_events
@@ -77,4 +78,5 @@ __all__ = [
     "get_session",
     # databases (docs/databases.md)
     "Postgres",
+    "same_site_path",
 ]

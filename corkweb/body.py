@@ -14,13 +14,24 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from .errors import BadRequest, CorkwebError
+from .errors import BadRequest, CorkwebError, UnsupportedMediaType
 
-__all__ = ["BodyReader", "ClientDisconnected"]
+__all__ = ["BodyReader", "ClientDisconnected", "is_json_media_type"]
 
 
 class ClientDisconnected(CorkwebError, ConnectionError):
     """The client went away before the request body was complete."""
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    """``application/json`` or ``type/subtype+json``, parameters ignored (RFC 8259 §11,
+    RFC 6839 §3.1)."""
+    if not content_type:
+        return False
+    media = content_type.partition(";")[0].strip().lower()
+    kind, slash, subtype = media.partition("/")
+    return bool(slash) and bool(kind) and (media == "application/json"
+                                           or subtype.endswith("+json"))
 
 
 class BodyReader:
@@ -28,6 +39,7 @@ class BodyReader:
 
     # Set by Response.__init__ / the connection; declared here for the type checker.
     _conn: Any
+    _req: Any
     _body_done: bool
     _close: bool
     _continue_sent = False
@@ -94,8 +106,22 @@ class BodyReader:
         except UnicodeDecodeError as exc:
             raise BadRequest(f"request body is not valid {encoding}: {exc.reason}") from None
 
-    async def get_json(self) -> Any:
-        """The body parsed as JSON (``None`` when empty); invalid JSON answers 400."""
+    async def get_json(self, *, any_content_type: bool = False) -> Any:
+        """The body parsed as JSON (``None`` when empty); invalid JSON answers 400.
+
+        A body must be sent as ``application/json`` or a ``+json`` type (415 otherwise,
+        before the body is read): a cross-site HTML form or a no-CORS ``fetch`` can post
+        ``text/plain`` without a preflight, and would otherwise smuggle JSON past CORS.
+        ``any_content_type=True`` parses whatever the content type says (for clients you
+        know send JSON under another name).
+        """
+        req = self._req
+        if not any_content_type and (req.content_length or req.chunked):
+            ctype = req.get_header("content-type")
+            if not is_json_media_type(ctype):
+                raise UnsupportedMediaType(
+                    f"expected a JSON body (content-type application/json or */*+json), "
+                    f"got {'no content-type' if ctype is None else repr(ctype)}")
         data = await self.get_data()
         if not data:
             return None

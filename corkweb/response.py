@@ -22,7 +22,9 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .body import BodyReader, ClientDisconnected
+from .errors import BadRequest
 from .proxy import client_address, client_scheme
+from .redirects import check_location, unsafe_reason
 from .streaming import DONE, PENDING, STREAMING, StreamWriter
 from .wire.cookies import cookie_line
 from .wire.writer import CONTINUE, header_line, status_line
@@ -371,8 +373,18 @@ class Response(StreamWriter, BodyReader):
 
     cork_send = send
 
-    def redirect(self, location: str, status: int = 302) -> Response:
-        """Answer ``status`` (302 by default) with a ``location`` header, corked."""
+    def redirect(self, location: str, status: int = 302, *, safe: bool = False) -> Response:
+        """Answer ``status`` (302 by default) with a ``location`` header, corked.
+
+        A location holding any control character raises ``ValueError``. ``safe=True`` is for
+        a target taken from the request: only a path on this site is accepted
+        (``corkweb.same_site_path``), anything else answers 400 and redirects nowhere.
+        """
+        if safe:
+            reason = unsafe_reason(location)
+            if reason is not None:
+                raise BadRequest(f"refusing to redirect to {location!r}: {reason}")
+        check_location(location)
         return self.send(b"", status=status, headers=(("location", location),))
 
     # -- templates (engines in templating.py) ---------------------------------------------

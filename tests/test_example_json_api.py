@@ -39,7 +39,8 @@ def test_validation_errors_are_400_with_a_message(client) -> None:
     r = client.post("/api/todos", json={"title": ""}, headers={"accept": "application/json"})
     assert r.status_code == 400
     assert "title" in r.json()["message"]
-    r = client.post("/api/todos", content=b"{not json", headers={"accept": "application/json"})
+    r = client.post("/api/todos", content=b"{not json",
+                    headers={"accept": "application/json", "content-type": "application/json"})
     assert r.status_code == 400
     assert "not valid JSON" in r.json()["message"]
 

@@ -193,7 +193,8 @@ def test_content_length_and_chunked_request_bodies(server) -> None:
 
 def test_body_helpers(server) -> None:
     assert httpx.post(server.url + "/json-echo", json={"a": [1]}).json() == {"got": {"a": [1]}}
-    r = httpx.post(server.url + "/json-echo", content=b"{nope")
+    r = httpx.post(server.url + "/json-echo", content=b"{nope",
+                   headers={"content-type": "application/json"})
     assert r.status_code == 400 and "not valid JSON" in r.text
     assert httpx.post(server.url + "/form", data={"a": "1", "b": "x y"}).json() == {
         "a": "1", "b": "x y"}

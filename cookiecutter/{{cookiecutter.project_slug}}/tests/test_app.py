@@ -19,7 +19,9 @@ def test_route_parameter(client):
 def test_echo_and_bad_json(client):
     r = client.post("/api/echo", json={"a": 1})
     assert r.status_code == 201 and r.json() == {"received": {"a": 1}}
-    assert client.post("/api/echo", content=b"{oops").status_code == 400
+    assert client.post("/api/echo", content=b"{oops",
+                       headers={"content-type": "application/json"}).status_code == 400
+    assert client.post("/api/echo", content=b"{}").status_code == 415  # not sent as JSON
 
 
 def test_async_client(client):

@@ -1,0 +1,134 @@
+"""Framework-level safety: redirect targets, JSON media types, upload file names, Host."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+
+from corkweb import App, same_site_path
+from corkweb.testing import TestClient
+
+# -- redirects ------------------------------------------------------------------------------
+
+SAME_SITE = ["/", "/account", "/a/b?next=/c#top", "/caf\u00e9", "/a%20b", "/search?q=%2F",
+             "/%E2%9C%93", "/a//b", "/a/../b"]
+OFF_SITE = [
+    "//evil.example", "///evil.example", "/\\evil.example", "\\\\evil.example",
+    "/\t/evil.example", "/\n/evil.example", "/\r/evil.example", "\t//evil.example",
+    " //evil.example", "/ /evil.example", "/\x00/evil.example", "/\x7f/evil.example",
+    "/\x85/evil.example", "/\u200b/evil.example", "/\u2028/evil.example",
+    "https://evil.example", "http:/evil.example", "javascript:alert(1)", "evil.example",
+    "/%2F/evil.example", "/%2f/evil.example", "/%5Cevil.example", "/%09/evil.example",
+    "/%0d%0aset-cookie:x=1", "/%252F/evil.example", "/%25252F%25252Fevil.example",
+    "%2F%2Fevil.example", "", "/a\\b",
+]
+
+
+@pytest.mark.parametrize("target", SAME_SITE)
+def test_same_site_paths_are_kept(target: str) -> None:
+    assert same_site_path(target, "/home") == target
+
+
+@pytest.mark.parametrize("target", OFF_SITE)
+def test_off_site_and_ambiguous_targets_are_refused(target: str) -> None:
+    assert same_site_path(target, "/home") == "/home"
+    assert same_site_path(target) is None
+
+
+def test_same_site_path_takes_none() -> None:
+    assert same_site_path(None, "/") == "/"
+
+
+def redirect_app() -> App:
+    app = App(templates=None)
+
+    @app.get("/go")
+    def go(res, req):
+        res.redirect(req.get_query("to") or "/", safe=True)
+
+    @app.get("/login")
+    def login(res, req):
+        res.redirect(same_site_path(req.get_query("next"), "/"), 303)
+
+    @app.get("/raw")
+    def raw(res, req):
+        res.redirect(req.get_query("to") or "/")
+
+    return app
+
+
+@pytest.mark.parametrize("target", ["//evil.example", "/\\evil.example", "/\t/evil.example",
+                                    "/%2F/evil.example", "https://evil.example"])
+def test_safe_redirect_answers_400_and_sends_no_location(target: str) -> None:
+    with TestClient(redirect_app()) as client:
+        r = client.get("/go?to=" + quote(target, safe=""))
+        assert r.status_code == 400
+        assert "location" not in r.headers
+        assert "refusing to redirect" in r.text
+        r = client.get("/login?next=" + quote(target, safe=""))
+        assert r.status_code == 303 and r.headers["location"] == "/"
+
+
+def test_safe_redirect_keeps_a_same_site_path() -> None:
+    with TestClient(redirect_app()) as client:
+        r = client.get("/go?to=" + quote("/account?tab=1", safe=""))
+        assert r.status_code == 302 and r.headers["location"] == "/account?tab=1"
+        r = client.get("/login?next=%2Fhome")
+        assert r.status_code == 303 and r.headers["location"] == "/home"
+
+
+@pytest.mark.parametrize("char", ["\t", "\x01", "\x1f", "\x7f", "\x85", "\x0b", "\x0c"])
+def test_redirect_refuses_every_control_character(char: str) -> None:
+    with TestClient(redirect_app()) as client:
+        r = client.get("/raw?to=" + quote(f"/{char}/evil.example", safe=""))
+        assert r.status_code == 500
+        assert "location" not in r.headers
+        # an absolute URL without controls is still the app's own business
+        r = client.get("/raw?to=" + quote("https://example.org/x", safe=""))
+        assert r.status_code == 302 and r.headers["location"] == "https://example.org/x"
+
+
+# -- JSON needs a JSON media type -------------------------------------------------------------
+
+
+def json_app() -> App:
+    app = App(templates=None)
+
+    @app.post("/items")
+    async def items(res, req):
+        res.end({"got": await res.get_json()})
+
+    @app.post("/lenient")
+    async def lenient(res, req):
+        res.end({"got": await res.get_json(any_content_type=True)})
+
+    return app
+
+
+@pytest.mark.parametrize("ctype", ["application/json", "application/json; charset=utf-8",
+                                   "Application/JSON", "application/problem+json",
+                                   "application/vnd.api+json; ext=x"])
+def test_get_json_accepts_json_media_types(ctype: str) -> None:
+    with TestClient(json_app()) as client:
+        r = client.post("/items", content=b'{"a": 1}', headers={"content-type": ctype})
+        assert r.status_code == 200 and r.json() == {"got": {"a": 1}}
+
+
+@pytest.mark.parametrize("ctype", ["text/plain", "text/plain; charset=utf-8",
+                                   "application/x-www-form-urlencoded", "multipart/form-data",
+                                   "application/jsonx", "json", "+json", None])
+def test_get_json_refuses_other_media_types_with_415(ctype: str | None) -> None:
+    headers = {"content-type": ctype} if ctype else {}
+    with TestClient(json_app()) as client:
+        r = client.post("/items", content=b'{"a": 1}', headers=headers)
+        assert r.status_code == 415, r.text
+        assert "expected a JSON body" in r.text
+        r = client.post("/lenient", content=b'{"a": 1}', headers=headers)
+        assert r.status_code == 200 and r.json() == {"got": {"a": 1}}
+
+
+def test_get_json_with_no_body_needs_no_content_type() -> None:
+    with TestClient(json_app()) as client:
+        r = client.post("/items")
+        assert r.status_code == 200 and r.json() == {"got": None}
