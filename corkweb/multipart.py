@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import re
 import tempfile
+import unicodedata
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import unquote
@@ -32,7 +33,7 @@ from .errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 __all__ = [
     "MultipartParser", "MultipartReader", "Part", "FormData", "UploadFile", "get_form",
-    "parse_options_header",
+    "parse_options_header", "safe_filename",
 ]
 
 KiB, MiB = 1024, 1024 * 1024
@@ -242,8 +243,50 @@ class MultipartParser:
             raise BadRequest("incomplete multipart body (no final boundary)")
 
 
+# Characters Windows refuses in a file name (and ':' would name an NTFS stream).
+_WINDOWS_BAD = str.maketrans({c: "_" for c in '<>:"|?*'})
+# Names Windows gives to devices, whatever the extension (``NUL.txt`` is the null device).
+_WINDOWS_DEVICES = frozenset(
+    ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
+    + [f"{kind}{n}" for kind in ("COM", "LPT") for n in "0123456789\u00b9\u00b2\u00b3"])
+
+
+def safe_filename(raw: str, default: str = "upload") -> str:
+    """A client's file name reduced to a base name that is safe to join to a folder.
+
+    Keeps the last path component (``/`` and ``\\`` both separate: the client may run
+    Windows), drops control and invisible formatting characters, replaces the characters
+    Windows refuses, strips leading dots and spaces (no ``..``, no hidden file) and trailing
+    ones (Windows drops them), prefixes a Windows device name (``NUL.txt`` -> ``_NUL.txt``),
+    and cuts to 255 UTF-8 bytes keeping the extension. An empty ``raw`` (a browser's empty
+    file input) stays empty; a name with nothing left becomes ``default``. Unicode letters are
+    kept (NFC-normalised).
+    """
+    if not raw:
+        return ""
+    name = unicodedata.normalize("NFC", raw).replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = name.translate(_WINDOWS_BAD).strip(" .\t")
+    name = name.lstrip(".")
+    if not name:
+        return default
+    stem, dot, ext = name.partition(".")
+    if stem.upper().rstrip() in _WINDOWS_DEVICES:
+        name = "_" + name
+    encoded = name.encode("utf-8")
+    if len(encoded) > 255:
+        stem, dot, ext = name.rpartition(".")
+        if not dot or len(ext.encode("utf-8")) > 32:
+            stem, ext = name, ""
+        keep = 255 - len(ext.encode("utf-8")) - len(dot)
+        stem = stem.encode("utf-8")[:keep].decode("utf-8", "ignore")
+        name = stem + dot + ext
+    return name
+
+
 class Part:
-    """One part of a streamed form: ``name``, ``filename`` (``None`` for a plain field),
+    """One part of a streamed form: ``name``, ``filename`` (``None`` for a plain field; a
+    safe base name, see :func:`safe_filename`), ``raw_filename`` (what the client sent),
     ``content_type``, ``headers``; read it with ``async for chunk in part`` or ``await
     part.read()``. A part must be consumed before the next one is read (unread data is
     skipped)."""
@@ -258,7 +301,10 @@ class Part:
         if kind != "form-data" or "name" not in params:
             raise BadRequest("multipart part is not form-data with a name")
         self.name: str = params["name"]
-        self.filename: str | None = params.get("filename")
+        #: The file name exactly as the client sent it (``../../app.py``): never a path.
+        self.raw_filename: str | None = params.get("filename")
+        self.filename: str | None = (None if self.raw_filename is None
+                                     else safe_filename(self.raw_filename))
         self.content_type: str = self.headers.get(
             "content-type", "application/octet-stream" if self.filename is not None
             else "text/plain")
@@ -409,12 +455,19 @@ class MultipartReader:
 
 
 class UploadFile:
-    """A file field of :func:`get_form`: ``filename``, ``content_type``, ``size``, ``headers``
-    and ``file`` (a ``SpooledTemporaryFile``, in memory up to ``spool_max`` bytes)."""
+    """A file field of :func:`get_form`: ``filename``, ``raw_filename``, ``content_type``,
+    ``size``, ``headers`` and ``file`` (a ``SpooledTemporaryFile``, in memory up to
+    ``spool_max`` bytes).
+
+    ``filename`` is a safe base name (:func:`safe_filename`: ``../../app.py`` -> ``app.py``);
+    ``raw_filename`` is the client's value unchanged, for display or logging only.
+    """
 
     def __init__(self, filename: str, content_type: str, headers: dict[str, str],
                  spool_max: int) -> None:
-        self.filename = filename
+        #: What the client sent, unchanged: never use it as a path.
+        self.raw_filename = filename
+        self.filename = safe_filename(filename)
         self.content_type = content_type
         self.headers = headers
         self.size = 0
@@ -500,12 +553,13 @@ async def get_form(res: Any, *, max_parts: int = 1000, max_fields: int = 1000,
             files += 1
             if files > max_files:
                 raise PayloadTooLarge(f"more than {max_files} files in the form")
-            upload = UploadFile(part.filename, part.content_type, part.headers, spool_max)
+            upload = UploadFile(part.raw_filename or "", part.content_type, part.headers,
+                                spool_max)
             form.files.setdefault(part.name, []).append(upload)
             async for piece in part:
                 upload.size += len(piece)
                 if max_file_size is not None and upload.size > max_file_size:
-                    raise PayloadTooLarge(f"file {part.filename!r} larger than "
+                    raise PayloadTooLarge(f"file {part.raw_filename!r} larger than "
                                           f"{max_file_size} bytes")
                 upload.file.write(piece)
             upload.file.seek(0)

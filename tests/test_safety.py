@@ -132,3 +132,72 @@ def test_get_json_with_no_body_needs_no_content_type() -> None:
     with TestClient(json_app()) as client:
         r = client.post("/items")
         assert r.status_code == 200 and r.json() == {"got": None}
+
+
+# -- upload file names ----------------------------------------------------------------------
+
+NAMES = [
+    ("report.pdf", "report.pdf"),
+    ("../../app.py", "app.py"),
+    ("/etc/passwd", "passwd"),
+    ("..\\..\\windows\\win.ini", "win.ini"),
+    ("C:\\Users\\ada\\photo.jpg", "photo.jpg"),
+    ("C:photo.jpg", "C_photo.jpg"),
+    ("..", "upload"),
+    ("/", "upload"),
+    ("....", "upload"),
+    (".htaccess", "htaccess"),
+    ("a\x00b\x1f\x7f.txt", "ab.txt"),
+    ("evil\u202egpj.exe", "evilgpj.exe"),  # right-to-left override dropped
+    ("trailing. . ", "trailing"),
+    ("NUL.txt", "_NUL.txt"),
+    ("com1", "_com1"),
+    ("what?.txt", "what_.txt"),
+    ("r\u00e9sum\u00e9.pdf", "r\u00e9sum\u00e9.pdf"),
+    ("", ""),
+]
+
+
+@pytest.mark.parametrize(("raw", "safe"), NAMES)
+def test_safe_filename(raw: str, safe: str) -> None:
+    from corkweb.multipart import safe_filename
+
+    assert safe_filename(raw) == safe
+
+
+def test_safe_filename_keeps_the_extension_within_255_bytes() -> None:
+    from corkweb.multipart import safe_filename
+
+    name = safe_filename("\u00e9" * 300 + ".tar")
+    assert name.endswith(".tar") and len(name.encode()) <= 255
+    name.encode().decode()  # not cut inside a character
+
+
+def upload_app() -> App:
+    app = App(templates=None)
+
+    @app.post("/form")
+    async def form(res, req):
+        with await res.get_form() as form:
+            up = form["file"]
+            res.end({"filename": up.filename, "raw": up.raw_filename, "data": up.read().decode()})
+
+    @app.post("/parts")
+    async def parts(res, req):
+        from corkweb import MultipartReader
+
+        out = []
+        async for part in MultipartReader(res):
+            out.append([part.filename, part.raw_filename, (await part.read()).decode()])
+        res.end(out)
+
+    return app
+
+
+def test_upload_filename_is_a_safe_base_name_and_the_raw_one_is_kept() -> None:
+    files = {"file": ("../../app.py", b"print('pwned')", "text/x-python")}
+    with TestClient(upload_app()) as client:
+        r = client.post("/form", files=files)
+        assert r.json() == {"filename": "app.py", "raw": "../../app.py", "data": "print('pwned')"}
+        r = client.post("/parts", files=files, data={"field": "v"})
+        assert r.json() == [[None, None, "v"], ["app.py", "../../app.py", "print('pwned')"]]
