@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from . import errors
 from .error_handling import ErrorHandlers
+from .hosts import TrustedHosts, origin_of
 from .importing import refuse_run
 from .json import make_dumps
 from .middleware import chain_is_async, compose
@@ -160,6 +161,8 @@ class App(RouteGroup):
         pubsub: Any = None,
         trusted_proxies: Iterable[str] | str | None = None,
         proxy_protocol: bool = False,
+        server_name: str | None = None,
+        trusted_hosts: Iterable[str] | str | None = None,
     ) -> None:
         super().__init__(self, "", ())
         self.debug = debug
@@ -190,6 +193,10 @@ class App(RouteGroup):
         self.trusted_proxies = TrustedProxies.from_setting(trusted_proxies)
         self.proxy_protocol = proxy_protocol or os.environ.get(
             "CORKWEB_PROXY_PROTOCOL", "").lower() in ("1", "true", "yes", "on")
+        # Host safety (docs/deployment.md): the Host values answered (400 for others), and
+        # the origin of absolute URLs, never taken from the request.
+        self.trusted_hosts = TrustedHosts.from_setting(trusted_hosts)
+        self.server_origin = origin_of(server_name)
 
     def __repr__(self) -> str:
         return f"<App routes={len(self._specs)} frozen={self._frozen}>"
@@ -324,9 +331,18 @@ class App(RouteGroup):
 
     # -- end of the templates block ------------------------------------------------------------
 
-    def url_for(self, name: str, /, **params: Any) -> str:
-        """The path of the route registered with ``name``, parameters filled in."""
-        return self._router.url_for(name, **params)
+    def url_for(self, name: str, /, _external: bool = False, **params: Any) -> str:
+        """The path of the route registered with ``name``, parameters filled in;
+        ``_external=True`` prefixes ``App(server_name=...)``'s origin (never the request's
+        Host header), and raises ``RuntimeError`` when no server name is set."""
+        path = self._router.url_for(name, **params)
+        if not _external:
+            return path
+        if self.server_origin is None:
+            raise RuntimeError(f"url_for({name!r}, _external=True) needs "
+                               "App(server_name='example.com') or CORKWEB_SERVER_NAME: an "
+                               "absolute URL is never built from the request's Host header")
+        return self.server_origin + path
 
     @property
     def routes(self) -> list[tuple[str, str, Callable[..., Any], str | None]]:
@@ -443,7 +459,10 @@ class App(RouteGroup):
         if self._server is None:
             self._scale_out()
             self._on_shutdown.insert(0, self._drain_background)
-            self._server = Server(self.handle, error_handler=self._errors,
+            handler: Callable[[Any, Any], Any] = self.handle
+            if self.trusted_hosts is not None:  # free for apps that do not set it
+                handler = self.trusted_hosts.guard(handler)
+            self._server = Server(handler, error_handler=self._errors,
                                   options=self._options, limits=self.limits,
                                   upgrade_handler=websocket_upgrade if self._pubsub_hub
                                   is not None else None,

@@ -201,3 +201,81 @@ def test_upload_filename_is_a_safe_base_name_and_the_raw_one_is_kept() -> None:
         assert r.json() == {"filename": "app.py", "raw": "../../app.py", "data": "print('pwned')"}
         r = client.post("/parts", files=files, data={"field": "v"})
         assert r.json() == [[None, None, "v"], ["app.py", "../../app.py", "print('pwned')"]]
+
+
+# -- Host ------------------------------------------------------------------------------------
+
+
+def host_app(**kwargs: object) -> App:
+    app = App(templates=None, **kwargs)  # type: ignore[arg-type]
+
+    @app.get("/users/:id", name="user")
+    def user(res, req):
+        res.end(app.url_for("user", _external=True, id=req.get_parameter("id")))
+
+    app.ws("/ws", {"message": lambda ws, msg, opcode: ws.send(msg, opcode)})
+    return app
+
+
+def raw_status(port: int, request: bytes) -> bytes:
+    from conftest import raw_exchange
+
+    return raw_exchange(port, request, expect=1).split(b"\r\n", 1)[0]
+
+
+@pytest.mark.parametrize(("host", "ok"), [
+    ("example.com", True), ("EXAMPLE.com:8080", True), ("example.com.", True),
+    ("api.example.com", True), ("a.b.example.com", True), ("evil.example", False),
+    ("example.com.evil.example", False), ("evilexample.com", False), ("[::1]:80", False),
+    ("localhost", False),
+])
+def test_trusted_hosts_answer_400_to_other_hosts(host: str, ok: bool) -> None:
+    app = host_app(trusted_hosts=["example.com", "*.example.com"], server_name="example.com")
+    with TestClient(app) as client:
+        line = raw_status(client.port, f"GET /users/7 HTTP/1.1\r\nHost: {host}\r\n"
+                          "Connection: close\r\n\r\n".encode())
+        assert line == (b"HTTP/1.1 200 OK" if ok else b"HTTP/1.1 400 Bad Request"), host
+
+
+def test_trusted_hosts_require_a_host_and_guard_websockets() -> None:
+    app = host_app(trusted_hosts="example.com")
+    with TestClient(app) as client:
+        no_host = b"GET /users/7 HTTP/1.0\r\n\r\n"
+        assert raw_status(client.port, no_host) == b"HTTP/1.1 400 Bad Request"
+        upgrade = (b"GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+                   b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                   b"Sec-WebSocket-Version: 13\r\n\r\n")
+        assert raw_status(client.port, upgrade % b"evil.example") == b"HTTP/1.1 400 Bad Request"
+        from conftest import raw_exchange
+
+        ok = raw_exchange(client.port, upgrade % b"example.com", until_close=False, timeout=1)
+        assert ok.startswith(b"HTTP/1.1 101"), ok
+
+
+def test_absolute_url_for_uses_server_name_never_the_host_header() -> None:
+    with TestClient(host_app(server_name="https://Example.com:8443")) as client:
+        r = client.get("/users/a b", headers={"host": "evil.example"})
+        assert r.text == "https://example.com:8443/users/a%20b"
+    app = host_app()
+    assert app.url_for("user", id=1) == "/users/1"
+    with pytest.raises(RuntimeError, match="server_name"):
+        app.url_for("user", _external=True, id=1)
+    assert host_app(server_name="example.com").url_for("user", _external=True, id=1) == (
+        "https://example.com/users/1")
+
+
+def test_host_settings_from_the_environment_and_bad_values(monkeypatch) -> None:
+    monkeypatch.setenv("CORKWEB_TRUSTED_HOSTS", "example.com, *.example.org")
+    monkeypatch.setenv("CORKWEB_SERVER_NAME", "http://example.com")
+    app = App(templates=None)
+    assert app.trusted_hosts is not None and app.trusted_hosts.allows("x.example.org")
+    assert not app.trusted_hosts.allows("example.net")
+    assert app.server_origin == "http://example.com"
+    for bad in ("https://example.com", "ex*ample.com"):
+        with pytest.raises(ValueError, match="trusted_hosts"):
+            App(templates=None, trusted_hosts=[bad])
+    with pytest.raises(ValueError, match="trusted_hosts is empty"):
+        App(templates=None, trusted_hosts=[])
+    for bad in ("ftp://example.com", "https://example.com/app", "https://u@example.com"):
+        with pytest.raises(ValueError, match="server_name"):
+            App(templates=None, server_name=bad)
