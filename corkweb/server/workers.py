@@ -46,7 +46,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import faulthandler
 import logging
 import os
 import selectors
@@ -59,6 +58,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from .heartbeat import Heartbeat, last_stack, start_heartbeat, stop_heartbeat
 
 __all__ = ["Supervisor", "bind_sockets", "worker_sockets", "notify_ready", "reuse_port_balances",
            "worker_command"]
@@ -181,7 +182,6 @@ def notify_ready() -> None:
     Called from the running event loop: when the supervisor asked for a heartbeat, the same
     pipe then carries one byte every interval from this loop (see :class:`Heartbeat`).
     """
-    global _heartbeat
     fd = os.environ.pop(ENV_READY, None)
     spec = os.environ.pop(ENV_HEARTBEAT, None)
     if fd is None:
@@ -191,64 +191,8 @@ def notify_ready() -> None:
         os.close(int(fd))
         return
     interval, dump_after, stack_fd = spec.split(":")
-    _heartbeat = Heartbeat(int(fd), float(interval), float(dump_after), int(stack_fd))
-    _heartbeat.start(asyncio.get_running_loop())
-
-
-class Heartbeat:
-    """A worker's sign of life: a byte on a pipe from an event-loop timer.
-
-    A timer of the loop itself, not a thread, so that a blocked loop falls silent. Each beat
-    also re-arms ``faulthandler.dump_traceback_later(dump_after)``: if the loop then stays
-    blocked, faulthandler's own thread (it needs no GIL) writes every thread's stack to
-    ``stack_fd`` shortly before the supervisor's timeout expires.
-    """
-
-    def __init__(self, fd: int, interval: float, dump_after: float, stack_fd: int) -> None:
-        self.fd = fd
-        self.interval = interval
-        self.dump_after = dump_after
-        self.stack_fd = stack_fd
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        os.set_blocking(fd, False)
-
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._beat()
-
-    def _beat(self) -> None:
-        try:
-            os.write(self.fd, b".")
-        except BlockingIOError:
-            pass  # the pipe is full of beats the supervisor has not read yet: alive enough
-        except BrokenPipeError:  # the supervisor is gone (we get SIGTERM for that too)
-            self.stop()
-            return
-        faulthandler.dump_traceback_later(self.dump_after, file=self.stack_fd)
-        assert self._loop is not None
-        self._timer = self._loop.call_later(self.interval, self._beat)
-
-    def stop(self) -> None:
-        """Stop beating (the worker is shutting down and may legitimately block)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self.fd >= 0:
-            faulthandler.cancel_dump_traceback_later()
-            os.close(self.fd)
-            self.fd = -1
-
-
-_heartbeat: Heartbeat | None = None
-
-
-def stop_heartbeat() -> None:
-    """In a worker that is leaving its loop: stop the heartbeat (no-op elsewhere)."""
-    global _heartbeat
-    if _heartbeat is not None:
-        _heartbeat.stop()
-        _heartbeat = None
+    start_heartbeat(Heartbeat(int(fd), float(interval), float(dump_after), int(stack_fd)),
+                    asyncio.get_running_loop())
 
 
 def ignore_stop_signals() -> None:
@@ -503,7 +447,7 @@ class Supervisor:
                 w.proc.kill()
             log.error("worker %d (pid %d) sent no heartbeat for %.1fs: its event loop is "
                       "blocked (a CPU loop or a blocking call in a handler?); killing it.\n%s",
-                      w.slot, w.proc.pid, now - w.last_beat, _last_stack(w.stack_file))
+                      w.slot, w.proc.pid, now - w.last_beat, last_stack(w.stack_file))
 
     def _generation_ready(self, generation: int) -> None:
         self._live = generation
@@ -605,18 +549,6 @@ class Supervisor:
                 if id(sock) not in seen:
                     seen.add(id(sock))
                     sock.close()
-
-
-def _last_stack(stack_file: Any) -> str:
-    """The last stack dump faulthandler wrote into ``stack_file``, for the log."""
-    if stack_file is None:
-        return "(no stack: the heartbeat is off)"
-    stack_file.seek(0)
-    text = stack_file.read().decode("utf-8", "replace")
-    start = text.rfind("Timeout (")
-    if start < 0:
-        return "(no stack could be had: faulthandler wrote nothing)"
-    return "its stack when it stopped answering:\n" + text[start:].rstrip()
 
 
 def _url(address: Any) -> str:
