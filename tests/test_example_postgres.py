@@ -89,7 +89,8 @@ def test_invalid_books_are_422(client, body) -> None:
 
 
 def test_bad_json_is_400_and_empty_patch_is_422(client) -> None:
-    assert client.post("/api/books", content=b"{nope").status_code == 400
+    assert client.post("/api/books", content=b"{nope",
+                       headers={"content-type": "application/json"}).status_code == 400
     book = add(client, "Roadside Picnic", "Strugatsky", 1972).json()
     assert client.patch(f"/api/books/{book['id']}", json={}).status_code == 422
 
