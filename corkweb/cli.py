@@ -39,13 +39,16 @@ class CLIError(Exception):
 # -- finding the app ------------------------------------------------------------------------
 
 
-def load_app(target: str, *, factory: bool = False, app_dir: str = ".") -> Any:
+def load_app(target: str, *, factory: bool = False, app_dir: str = ".",
+             interface: str = "corkweb", **hosting: Any) -> Any:
     """Import ``module:attr`` (``attr`` may be dotted), or ``module`` and find its app.
 
     ``module`` alone looks for an attribute named ``app``, else the one ``App`` instance in
     the module. ``factory=True`` calls the attribute (no arguments) to get the app. The module
     may also be a ``.py`` path, relative or absolute (``../site/app.py:app``): it is imported
-    from its folder, or from the top of the package holding it.
+    from its folder, or from the top of the package holding it. ``interface`` other than
+    ``"corkweb"`` (``auto``, ``asgi``, ``wsgi``) wraps an ASGI or WSGI application in a
+    :class:`corkweb.asgi.HostedApp` (``hosting``: its options).
     """
     from .app import App
 
@@ -63,7 +66,8 @@ def load_app(target: str, *, factory: bool = False, app_dir: str = ".") -> Any:
                 obj = getattr(obj, part)
             except AttributeError:
                 raise CLIError(f"module {module_name!r} has no attribute {attr!r}") from None
-    elif isinstance(getattr(module, "app", None), App) or (factory and hasattr(module, "app")):
+    elif isinstance(getattr(module, "app", None), App) or (
+            (factory or interface != "corkweb") and hasattr(module, "app")):
         obj = module.app
     else:
         found = [name for name, value in vars(module).items() if isinstance(value, App)]
@@ -81,6 +85,15 @@ def load_app(target: str, *, factory: bool = False, app_dir: str = ".") -> Any:
         obj = obj()
         if inspect.isawaitable(obj):
             raise CLIError(f"--factory: {target!r} returned an awaitable; it must return an App")
+    if interface != "corkweb" and not isinstance(obj, App):
+        from .asgi import HostedApp
+
+        try:
+            return HostedApp(obj, interface=interface, **hosting)
+        except ValueError as exc:
+            hint = (f" (a factory? corkweb run {target} --factory)"
+                    if callable(obj) and not factory else "")
+            raise CLIError(f"{target!r}: {exc}{hint}") from None
     if not isinstance(obj, App):
         hint = f" (a factory? corkweb run {target} --factory)" if callable(obj) else ""
         raise CLIError(f"{target!r} is {type(obj).__name__}, not a corkweb App{hint}")
@@ -264,10 +277,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             reload_patterns=settings.reload_include, reload_interval=settings.reload_interval,
             on_ready=ready, worker_timeout=settings.worker_timeout,
         )
-    app = load_app(settings.app, factory=settings.factory, app_dir=settings.app_dir)
+    app = load_app(settings.app, factory=settings.factory, app_dir=settings.app_dir,
+                   interface=settings.interface, root_path=settings.root_path,
+                   lifespan=settings.lifespan, threads=settings.threads)
     app.limits = settings.make_limits(app.limits)
     access: bool | str = (settings.access_log_format or True) if settings.access_log else False
-    app.run(ssl=ssl_context, access_log=access, backlog=settings.backlog, **listen)
+    from .asgi.lifespan import LifespanFailure
+
+    try:
+        app.run(ssl=ssl_context, access_log=access, backlog=settings.backlog, **listen)
+    except LifespanFailure as exc:
+        print(f"corkweb: error: {exc}", file=sys.stderr)
+        return 3
     return 0
 
 

@@ -119,6 +119,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("factory", "APP is a callable that returns the app", kind="bool"),
     Option("app_dir", "folder to import APP from (default: the current folder)",
            metavar="DIR"),
+    Option("interface", "what APP is: auto (detect), corkweb, asgi (ASGI 3: Starlette, "
+           "FastAPI, Litestar, Django...) or wsgi (Flask, Django...); docs/asgi-wsgi.md",
+           choices=("auto", "corkweb", "asgi", "wsgi")),
+    Option("root_path", "ASGI/WSGI: the prefix a proxy strips (scope root_path, SCRIPT_NAME)",
+           metavar="PATH"),
+    Option("lifespan", "ASGI lifespan protocol: auto (if the app speaks it), on, off",
+           choices=("auto", "on", "off")),
+    Option("threads", "WSGI: threads that run the app, per worker (default 40)", kind="int"),
     Option("host", "address to bind (default 127.0.0.1; 0.0.0.0 for every interface)",
            short="-H"),
     Option("port", "port to bind (default 3000; 0 picks a free one)", kind="int", short="-p"),
@@ -166,6 +174,10 @@ class Settings:
     app: str | None = None
     factory: bool = False
     app_dir: str = "."
+    interface: str = "auto"
+    root_path: str = ""
+    lifespan: str = "auto"
+    threads: int | None = None
     host: str = "127.0.0.1"
     port: int = 3000
     uds: str | None = None
@@ -225,6 +237,8 @@ class Settings:
         if self.worker_timeout < 0:
             raise ConfigError(f"--worker-timeout must be 0 (off) or positive, got "
                               f"{self.worker_timeout}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {self.threads}")
         if self.reload_interval <= 0:
             raise ConfigError("--reload-interval must be positive")
         if self.ssl_keyfile and not self.ssl_certfile:

@@ -506,6 +506,18 @@ class Response(StreamWriter, BodyReader):
         """Run ``coro`` as part of this response: corked steps, errors answered 500."""
         return self._conn.run_async(coro, self)
 
+    def is_writable(self) -> bool:
+        """False while the client reads slower than we write (the ``ok`` of ``try_end``):
+        wait for ``on_writable`` before writing more. For hosted ASGI/WSGI apps."""
+        return bool(self._conn.writable)
+
+    def get_socket_addresses(self) -> tuple[Any, Any]:
+        """``(peer, local)`` addresses of the connection as the socket reports them
+        (``(host, port)`` tuples for TCP; for the client behind a proxy see
+        ``get_remote_address``). For hosted ASGI/WSGI apps (``scope["client"]``)."""
+        transport = self._conn.transport
+        return transport.get_extra_info("peername"), transport.get_extra_info("sockname")
+
     def get_buffered_amount(self) -> int:
         """Bytes written but not yet sent to the client."""
         return int(self._conn.buffered_amount())
@@ -562,6 +574,22 @@ class Response(StreamWriter, BodyReader):
         pending = send_file(self, self._req, os.fspath(path), **options)
         if pending is not None:
             await pending
+
+    async def send_fd(self, fd: int, offset: int, count: int, total_size: int) -> None:
+        """Send ``count`` bytes of the open file ``fd`` from ``offset`` as (the rest of) a body
+        of ``total_size`` bytes, zero-copy on a plain socket (``CorkedProtocol.sendfile``).
+        The head goes first if it has not; raises ``ClientDisconnected`` if the client
+        leaves. For hosted ASGI apps (``http.response.pathsend``); ``fd`` stays open."""
+        if self._state == PENDING:
+            self.try_end(b"", total_size)
+        if self._state == DONE:
+            return  # HEAD, or an empty file: the head was the whole answer
+        try:
+            await self._conn.sendfile(fd, offset, count)
+        except ConnectionResetError as exc:
+            raise ClientDisconnected(str(exc)) from exc
+        self._offset += count
+        self.try_end(b"", total_size)
 
     async def get_form(self, **limits: Any) -> Any:
         """A ``multipart/form-data`` body as ``FormData``: ``corkweb.multipart.get_form``."""

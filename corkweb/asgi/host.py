@@ -1,0 +1,173 @@
+"""Hosting a whole ASGI or WSGI application: the handler, interface detection, ``HostedApp``.
+
+:class:`ASGIHandler` is a corkweb handler — ``handler(res, req)`` — that builds the ASGI scope
+from corkweb's request and runs the app's call for it (``corkweb.asgi.http`` for HTTP,
+``corkweb.asgi.websocket`` for WebSocket upgrades). :class:`HostedApp` is a corkweb ``App`` whose
+every request goes to such a handler, so ``corkweb run --interface asgi module:app`` gets the
+workers, TLS, access log, limits, proxies and graceful shutdown of any corkweb app.
+``App.mount(prefix, app)`` uses the same handler for part of a corkweb app.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from ..app import App
+from .http import ASGI_INFO, HTTPCycle, run_http, scope_path
+from .lifespan import Lifespan
+
+__all__ = ["ASGIHandler", "HostedApp", "detect_interface", "INTERFACES"]
+
+INTERFACES = ("auto", "asgi", "wsgi", "corkweb")
+
+#: ``scope["extensions"]``: what this server offers beyond the base spec.
+HTTP_EXTENSIONS: dict[str, Any] = {"http.response.pathsend": {}}
+WS_EXTENSIONS: dict[str, Any] = {"websocket.http.response": {}}
+
+
+def _address(addr: Any) -> Any:
+    """``(host, port)`` for TCP (IPv6 peers give four fields), ``None`` for a UNIX peer."""
+    if isinstance(addr, tuple):
+        return addr[:2] if len(addr) > 2 else addr
+    return None
+
+
+class ASGIHandler:
+    """The corkweb handler that serves an ASGI 3 application.
+
+    ``root_path`` is ``scope["root_path"]``. ``mounted=True`` means the request path already
+    starts with it (``App.mount``); otherwise it is prefixed to the path, as a proxy that
+    strips a prefix expects (``corkweb run --root-path``). ``state`` is the lifespan state.
+    """
+
+    def __init__(self, app: Any, *, root_path: str = "", mounted: bool = False,
+                 state: dict[str, Any] | None = None, proxies: Any = None) -> None:
+        self.app = app
+        self.root_path = root_path.rstrip("/")
+        self.prefix = "" if mounted else self.root_path
+        self.state = state if state is not None else {}
+        self.proxies = proxies if proxies else None
+
+    def scope(self, res: Any, req: Any, kind: str) -> dict[str, Any]:
+        """The scope of ``req`` (``kind`` is ``"http"`` or ``"websocket"``)."""
+        peer, local = res.get_socket_addresses()
+        client = _address(peer)
+        if self.proxies is not None:
+            host = res.get_remote_address()
+            if client is None or host != client[0]:
+                client = (host, 0) if host is not None else None  # the port is not forwarded
+        scheme = res.get_scheme()
+        path = req.path
+        prefix = self.prefix
+        scope = {
+            "type": kind,
+            "asgi": ASGI_INFO,
+            "http_version": req.version,
+            "server": _address(local) if client is not None or isinstance(local, tuple)
+            else (local, None),
+            "client": client,
+            "scheme": scheme if kind == "http" else ("wss" if scheme == "https" else "ws"),
+            "method": req.method,
+            "root_path": self.root_path,
+            "path": prefix + scope_path(path) if prefix else scope_path(path),
+            "raw_path": (prefix + path).encode("utf-8", "surrogateescape"),
+            "query_string": req.query.encode("latin-1"),
+            "headers": req.headers,
+            "state": self.state.copy(),
+            "extensions": HTTP_EXTENSIONS if kind == "http" else WS_EXTENSIONS,
+        }
+        return scope
+
+    def __call__(self, res: Any, req: Any) -> Any:
+        if req.upgrade is not None and req.upgrade.lower() == b"websocket":
+            from .websocket import serve_websocket
+
+            return serve_websocket(self, res, req)
+        cycle = HTTPCycle(res, req)
+        return run_http(self.app, self.scope(res, req, "http"), cycle)
+
+
+def detect_interface(obj: Any) -> str:
+    """``"corkweb"``, ``"asgi"`` or ``"wsgi"`` for ``obj``; ``ValueError`` when unsure."""
+    if isinstance(obj, App):
+        return "corkweb"
+    if not callable(obj):
+        raise ValueError(f"{obj!r} is not callable: not an ASGI or WSGI application")
+    # The bound __call__ of an instance is what the server calls.
+    call: Any = obj if inspect.isfunction(obj) or inspect.ismethod(obj) else type(
+        obj).__call__.__get__(obj)
+    if inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(obj):
+        return "asgi"
+    if callable(getattr(obj, "wsgi_app", None)):
+        return "wsgi"  # Flask and friends
+    try:
+        params = [p for p in inspect.signature(call).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    names = [p.name for p in params]
+    if len(params) == 2 and names[0] in ("environ", "env", "e") or names[:2] == [
+            "environ", "start_response"]:
+        return "wsgi"
+    raise ValueError(
+        f"cannot tell whether {obj!r} is an ASGI or a WSGI application (its __call__ is "
+        f"neither a coroutine function nor (environ, start_response)); name it with "
+        f"--interface asgi or --interface wsgi")
+
+
+def make_handler(obj: Any, interface: str, *, root_path: str = "", mounted: bool = False,
+                 state: dict[str, Any] | None = None, proxies: Any = None,
+                 threads: int | None = None) -> Callable[[Any, Any], Any]:
+    """The corkweb handler serving ``obj`` as ``interface`` (``asgi`` or ``wsgi``)."""
+    if interface == "wsgi":
+        from .wsgi import WSGIHandler
+
+        return WSGIHandler(obj, root_path=root_path, mounted=mounted, proxies=proxies,
+                           threads=threads)
+    return ASGIHandler(obj, root_path=root_path, mounted=mounted, state=state,
+                       proxies=proxies)
+
+
+class HostedApp(App):
+    """A corkweb ``App`` that hands every request to an ASGI or WSGI application.
+
+    ``HostedApp(asgi_app).run(port=8000)``, or ``corkweb run --interface asgi module:app``.
+    ``interface``: ``"auto"`` (detect), ``"asgi"`` or ``"wsgi"``; ``lifespan``: ``"auto"``,
+    ``"on"``, ``"off"`` (ASGI only); ``root_path`` as in ASGI; ``threads``: the WSGI pool size.
+    Other keyword arguments are ``App``'s (``limits``, ``trusted_proxies``, ...).
+    """
+
+    def __init__(self, target: Any, *, interface: str = "auto", root_path: str = "",
+                 lifespan: str = "auto", threads: int | None = None, **options: Any) -> None:
+        options.setdefault("templates", None)
+        super().__init__(**options)
+        if interface == "auto":
+            interface = detect_interface(target)
+        if interface not in ("asgi", "wsgi"):
+            raise ValueError(f"HostedApp serves ASGI or WSGI applications, not {interface!r}")
+        self.target = target
+        self.interface = interface
+        self.lifespan: Lifespan | None = None
+        state = None
+        if interface == "asgi":
+            self.lifespan = Lifespan(target, lifespan)
+            state = self.lifespan.state
+            self.on_start(self.lifespan.startup)
+            self.on_shutdown(self.lifespan.shutdown)
+            self.pubsub  # noqa: B018 - a hub makes the server accept WebSocket upgrades
+        self.hosted = make_handler(target, interface, root_path=root_path, state=state,
+                                   proxies=self.trusted_proxies, threads=threads)
+
+    def __repr__(self) -> str:
+        return f"<HostedApp {self.interface} {self.target!r}>"
+
+    def handle(self, res: Any, req: Any) -> Any:
+        return self.hosted(res, req)
+
+    def freeze(self) -> None:
+        super().freeze()
+        # PERF: the server calls the hosted handler directly, not through App.handle's
+        # router (no route table to look at: every path belongs to the hosted app).
+        self.handle = self.hosted  # type: ignore[assignment]

@@ -1,0 +1,298 @@
+"""One HTTP request of a hosted ASGI application: the scope, ``receive`` and ``send``.
+
+The hosted app is driven through the handler interface the server calls for corkweb apps —
+``handler(res, req)`` — and answers through the public ``Response`` API, so corkweb's limits,
+deadlines, malformed-input answers and corking apply to it unchanged:
+
+* ``http.response.start`` only records the status and headers; the first body message writes
+  the head and that body together, so start + body sent within one step of the app leave in
+  one ``transport.write`` (DESIGN.md §1 rules 1–2: every step of the app is a cork scope).
+* The app runs as the handler's task, as an async corkweb handler does. It needs one: anyio,
+  sniffio and ``asyncio.timeout`` look for the current task from the app's first line on.
+  (Python 3.12's eager tasks run its first step inside the read that carried the request.)
+* The request body is streamed through ``res.on_data`` (pausing the socket while the app lags
+  behind); ``http.disconnect`` comes from ``res.on_aborted`` or the end of the response.
+* Body messages with ``more_body`` wait on ``res.on_writable`` when the client reads slower
+  than the app writes (backpressure).
+
+An app that raises gets corkweb's answer for a failing handler: 500 if nothing was sent (the
+error logged with its traceback), the connection closed if the head was already out. One that
+returns without answering is logged and answered 500; one that stops in the middle of a body
+has its connection closed. A message out of order raises ``RuntimeError`` in the app, as
+uvicorn does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from enum import Enum
+from typing import Any
+from urllib.parse import unquote
+
+from ..body import ClientDisconnected
+
+__all__ = ["HTTPCycle", "ASGI_INFO", "Phase", "run_http"]
+
+log = logging.getLogger("corkweb.error")
+
+#: ``scope["asgi"]``: ASGI 3, HTTP spec 2.4 (``send`` after a disconnect raises an OSError).
+ASGI_INFO = {"version": "3.0", "spec_version": "2.4"}
+
+#: Request body bytes buffered for an app that does not read them yet, above which the socket
+#: stops being read until the app calls ``receive`` again.
+BODY_HIGH_WATER = 256 * 1024
+
+
+class Phase(Enum):
+    """Where the answer of one hosted request stands."""
+
+    START = "start"  # nothing sent by the app
+    HEAD = "head"  # http.response.start received; nothing written yet
+    BODY = "body"  # head and part of the body written (more_body)
+    DONE = "done"  # the whole response was handed to the connection
+
+
+START, HEAD, BODY, DONE = Phase.START, Phase.HEAD, Phase.BODY, Phase.DONE
+
+#: Which message may come in which phase (STYLE rule 4); anything else raises in the app.
+SEND_TRANSITIONS: dict[tuple[Phase, str], Phase] = {
+    (START, "http.response.start"): HEAD,
+    (HEAD, "http.response.body"): BODY,  # DONE when more_body is false
+    (BODY, "http.response.body"): BODY,  # DONE when more_body is false
+    (HEAD, "http.response.pathsend"): DONE,
+}
+
+# Reading side: no body at all, a body nobody asked for yet, being read, read to the end.
+NO_BODY, UNREAD, READING, READ = 0, 1, 2, 3
+
+_NO_CONTENT = frozenset((204, 304))
+
+
+class HTTPCycle:
+    """``receive``/``send`` of one request; ``res``/``req`` are corkweb's objects for it."""
+
+    __slots__ = ("res", "req", "phase", "status", "headers", "length", "reading", "chunks",
+                 "buffered", "body_end", "paused", "waiter", "watching", "close")
+
+    def __init__(self, res: Any, req: Any) -> None:
+        self.res = res
+        self.req = req
+        self.phase = START
+        self.reading = UNREAD if (req.content_length or req.chunked) else NO_BODY
+        self.close = False  # the app said "connection: close"
+        self.waiter: asyncio.Future[None] | None = None
+        self.watching = False  # res.on_aborted registered
+
+    # -- receive ------------------------------------------------------------------------------
+
+    async def receive(self) -> dict[str, Any]:
+        reading = self.reading
+        if reading == NO_BODY:
+            self.reading = READ
+            return {"type": "http.request", "body": b"", "more_body": False}
+        if reading == READ:
+            res = self.res
+            if not res.aborted and self.phase is not DONE:
+                # http.disconnect comes when the client leaves or once the response is sent.
+                await self._wait()
+            return {"type": "http.disconnect"}
+        res = self.res
+        if reading == UNREAD:
+            self.reading = READING
+            self.chunks: list[bytes] = []
+            self.buffered = 0
+            self.body_end = False
+            self.paused = False
+            res.on_data(self._on_data)  # delivers what arrived already; sends 100 Continue
+        if not self.chunks and not self.body_end:
+            if res.aborted:
+                return {"type": "http.disconnect"}
+            await self._wait()
+            if not self.chunks and not self.body_end:
+                return {"type": "http.disconnect"}
+        chunks = self.chunks
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        self.buffered = 0
+        if self.paused:
+            self.paused = False
+            res.resume()
+        more = not self.body_end
+        if not more:
+            self.reading = READ
+        return {"type": "http.request", "body": body, "more_body": more}
+
+    def _on_data(self, res: Any, chunk: bytes, is_end: bool) -> None:
+        if chunk:
+            self.chunks.append(chunk)
+            self.buffered += len(chunk)
+            if self.buffered > BODY_HIGH_WATER and not self.paused and not is_end:
+                self.paused = True
+                res.pause()  # the app reads slower than the client sends: stop reading
+        if is_end:
+            self.body_end = True
+        self._wake()
+
+    def _wait(self) -> asyncio.Future[None]:
+        if not self.watching:
+            self.watching = True
+            self.res.on_aborted(self._aborted)
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            waiter = self.waiter = asyncio.get_running_loop().create_future()
+        return waiter
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _aborted(self, res: Any) -> None:
+        self._wake()
+
+    # -- send ---------------------------------------------------------------------------------
+
+    async def send(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        phase = self.phase
+        res = self.res
+        if res.aborted:
+            # ASGI HTTP 2.4: a send on a closed connection raises an OSError subclass.
+            raise ClientDisconnected("the client closed the connection")
+        nxt = SEND_TRANSITIONS.get((phase, kind))
+        if nxt is None:
+            raise RuntimeError(f"unexpected ASGI message {kind!r} after {self._said()}")
+        if nxt is HEAD:
+            self.status = message["status"]
+            self.headers = message.get("headers", ())
+            self.phase = HEAD
+            return
+        if nxt is BODY:
+            body = message.get("body", b"")
+            more = message.get("more_body", False)
+            if phase is HEAD:
+                self._write_head()
+            length = self.length
+            if length >= 0:
+                sent = res.get_write_offset()
+                if sent + len(body) > length:
+                    raise RuntimeError(f"response body longer than its content-length "
+                                       f"({length})")
+                ok, done = res.try_end(body, length, self.close)
+                if not more and not done:
+                    raise RuntimeError(f"response body shorter than its content-length "
+                                       f"({sent + len(body)} of {length} bytes)")
+            elif not more:
+                res.end(body, self.close)
+                ok = True
+            else:
+                res.write(body)
+                ok = res.is_writable()
+            if not more:
+                self.phase = DONE
+                self._wake()  # a receive() waiting for http.disconnect returns now
+            else:
+                self.phase = BODY
+                if not ok:
+                    await self._writable()
+            return
+        # http.response.pathsend
+        await self._pathsend(message["path"])
+
+    def _said(self) -> str:
+        return {START: "no response", HEAD: "http.response.start",
+                BODY: "part of the body", DONE: "the whole response"}[self.phase]
+
+    def _write_head(self) -> None:
+        """Status and headers onto the response (written with the first body bytes)."""
+        res = self.res
+        status = self.status
+        res.write_status(status)
+        length = -1
+        for name, value in self.headers:
+            lname = name.lower()
+            if lname == b"content-length":
+                length = int(value)
+            elif lname == b"connection":
+                if b"close" in value.lower():
+                    self.close = True
+            elif lname == b"transfer-encoding" or lname == b"date":
+                continue  # corkweb frames the body, and writes the date line itself
+            else:
+                res.write_header(name, value)
+        if status in _NO_CONTENT or status < 200:
+            length = -1  # no body and no content-length (RFC 9110 §6.4.1): end() knows
+        self.length = length
+
+    async def _writable(self) -> None:
+        """Wait until the client has read what is buffered (or has gone)."""
+        res = self.res
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+
+        def ready(res: Any, offset: int) -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        res.on_writable(ready)
+        if not self.watching:
+            self.watching = True
+            res.on_aborted(self._aborted)
+        self.waiter = fut
+        await fut
+        res.on_writable(_ignore)
+
+    async def _pathsend(self, path: str) -> None:
+        """``http.response.pathsend``: the file as the body, zero-copy where the socket
+        allows (the app's head already announced its length)."""
+        import os
+
+        res = self.res
+        self._write_head()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            size = os.fstat(fd).st_size
+            length = self.length if self.length >= 0 else size
+            self.length = length
+            await res.send_fd(fd, 0, min(size, length), length)
+        finally:
+            os.close(fd)
+        self.phase = DONE
+        self._wake()
+
+    # -- the app returned ---------------------------------------------------------------------
+
+    def finished(self) -> None:
+        """The app's coroutine returned: make sure the exchange ends."""
+        phase = self.phase
+        res = self.res
+        if phase is DONE or res.aborted:
+            return
+        if phase is BODY:
+            log.error("ASGI app returned in the middle of the response body for %s %s; "
+                      "closing the connection", self.req.method, self.req.path)
+            res.close()
+            return
+        log.error("ASGI app returned without %s for %s %s; answering 500",
+                  "a response body" if phase is HEAD else "sending a response",
+                  self.req.method, self.req.path)
+        self.phase = DONE
+        res.write_status(500).end("500 Internal Server Error\n")
+
+
+def _ignore(res: Any, offset: int) -> None:
+    """The on_writable handler once nobody waits any more."""
+
+
+def scope_path(path: str) -> str:
+    """``scope["path"]``: percent-decoded as UTF-8 (as uvicorn does)."""
+    return unquote(path) if "%" in path else path
+
+
+async def run_http(app: Any, scope: dict[str, Any], cycle: HTTPCycle) -> None:
+    """The handler's coroutine: the app's call, then the checks on how it ended."""
+    await app(scope, cycle.receive, cycle.send)
+    cycle.finished()
