@@ -321,6 +321,15 @@ class WebSocket:
         """Close the TCP connection at once, without a handshake (the peer sees 1006)."""
         self._conn.close_now()
 
+    def pause(self) -> None:
+        """Stop reading from the client (its messages wait in the kernel) until ``resume``:
+        for a consumer that queues messages and falls behind (hosted ASGI apps)."""
+        self._conn.set_reading(False)
+
+    def resume(self) -> None:
+        """Undo ``pause``."""
+        self._conn.set_reading(True)
+
     # -- pub/sub ----------------------------------------------------------------------------
 
     def subscribe(self, topic: str) -> bool:

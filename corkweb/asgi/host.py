@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..app import App
-from .http import ASGI_INFO, HTTPCycle, run_http, scope_path
+from .http import ASGI_INFO, Calls, HTTPCycle, run_http, scope_path
 from .lifespan import Lifespan
 
 __all__ = ["ASGIHandler", "HostedApp", "detect_interface", "INTERFACES"]
@@ -49,6 +49,8 @@ class ASGIHandler:
         self.prefix = "" if mounted else self.root_path
         self.state = state if state is not None else {}
         self.proxies = proxies if proxies else None
+        self.ws_route: Any = None  # the socket context of its WebSockets, made on first use
+        self.calls = Calls()
 
     def scope(self, res: Any, req: Any, kind: str) -> dict[str, Any]:
         """The scope of ``req`` (``kind`` is ``"http"`` or ``"websocket"``)."""
@@ -86,7 +88,7 @@ class ASGIHandler:
 
             return serve_websocket(self, res, req)
         cycle = HTTPCycle(res, req)
-        return run_http(self.app, self.scope(res, req, "http"), cycle)
+        return run_http(self.app, self.scope(res, req, "http"), cycle, self.calls)
 
 
 def detect_interface(obj: Any) -> str:
@@ -150,15 +152,21 @@ class HostedApp(App):
         self.target = target
         self.interface = interface
         self.lifespan: Lifespan | None = None
-        state = None
         if interface == "asgi":
             self.lifespan = Lifespan(target, lifespan)
-            state = self.lifespan.state
-            self.on_start(self.lifespan.startup)
-            self.on_shutdown(self.lifespan.shutdown)
             self.pubsub  # noqa: B018 - a hub makes the server accept WebSocket upgrades
-        self.hosted = make_handler(target, interface, root_path=root_path, state=state,
-                                   proxies=self.trusted_proxies, threads=threads)
+        self.hosted: Any = make_handler(
+            target, interface, root_path=root_path, proxies=self.trusted_proxies,
+            threads=threads, state=self.lifespan.state if self.lifespan else None)
+        if self.lifespan is not None:
+            self.on_start(self.lifespan.startup)
+        self.on_shutdown(self._let_calls_finish)
+        if self.lifespan is not None:
+            self.on_shutdown(self.lifespan.shutdown)
+
+    async def _let_calls_finish(self) -> None:
+        """After the drain, before the lifespan shutdown: the app calls still running."""
+        await self.hosted.calls.wait(self.limits.drain_timeout)
 
     def __repr__(self) -> str:
         return f"<HostedApp {self.interface} {self.target!r}>"

@@ -32,7 +32,7 @@ from urllib.parse import unquote
 
 from ..body import ClientDisconnected
 
-__all__ = ["HTTPCycle", "ASGI_INFO", "Phase", "run_http"]
+__all__ = ["HTTPCycle", "ASGI_INFO", "Calls", "Phase", "run_http"]
 
 log = logging.getLogger("corkweb.error")
 
@@ -292,7 +292,39 @@ def scope_path(path: str) -> str:
     return unquote(path) if "%" in path else path
 
 
-async def run_http(app: Any, scope: dict[str, Any], cycle: HTTPCycle) -> None:
+class Calls:
+    """The app calls in flight, so that a shutdown lets them finish: frameworks keep working
+    after the last byte was sent (Django closes the response and sends ``request_finished``
+    in a thread), and the connection may be gone by then."""
+
+    __slots__ = ("active", "_idle")
+
+    def __init__(self) -> None:
+        self.active = 0
+        self._idle: asyncio.Future[None] | None = None
+
+    def done(self) -> None:
+        self.active -= 1
+        if not self.active and self._idle is not None and not self._idle.done():
+            self._idle.set_result(None)
+
+    async def wait(self, timeout: float) -> None:
+        """Until no call is in flight, or ``timeout`` seconds (then log how many remain)."""
+        if not self.active:
+            return
+        self._idle = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._idle), timeout)
+        except asyncio.TimeoutError:
+            log.warning("shutdown: %d ASGI calls still running after %.1f s", self.active,
+                        timeout)
+
+
+async def run_http(app: Any, scope: dict[str, Any], cycle: HTTPCycle, calls: Calls) -> None:
     """The handler's coroutine: the app's call, then the checks on how it ended."""
-    await app(scope, cycle.receive, cycle.send)
+    calls.active += 1
+    try:
+        await app(scope, cycle.receive, cycle.send)
+    finally:
+        calls.done()
     cycle.finished()

@@ -174,6 +174,16 @@ class WebSocketConnection(CorkedProtocol):
             self.transport.pause_reading()
         return True
 
+    def set_reading(self, on: bool) -> None:
+        """``ws.pause()``/``ws.resume()``: stop or restart reading from the client."""
+        if self._closed or on != self._read_paused:
+            return
+        self._read_paused = not on
+        if on:
+            self.transport.resume_reading()
+        else:
+            self.transport.pause_reading()
+
     def resume_writing(self) -> None:
         super().resume_writing()
         if self._read_paused and not self._closed:
