@@ -178,4 +178,4 @@ class HostedApp(App):
         super().freeze()
         # PERF: the server calls the hosted handler directly, not through App.handle's
         # router (no route table to look at: every path belongs to the hosted app).
-        self.handle = self.hosted  # type: ignore[assignment]
+        self.handle = self.hosted  # type: ignore[method-assign]
