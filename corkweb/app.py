@@ -113,6 +113,15 @@ class RouteGroup:
         with the returned route's decorators (``@chat.on_message``). See docs/websockets.md."""
         return self.app._add_ws(self.prefix + path, behavior, self.middlewares)
 
+    # -- hosted ASGI/WSGI applications (corkweb/asgi/) ---------------------------------------
+    def mount(self, prefix: str, target: Any, **options: Any) -> Any:
+        """Serve an ASGI or WSGI application (Starlette, FastAPI, Django, Flask...) under
+        ``prefix``, so a project can move to corkweb route by route. Options: ``interface``
+        (``"auto"``, ``"asgi"``, ``"wsgi"``), ``lifespan``, ``threads``; docs/asgi-wsgi.md."""
+        from .asgi.host import mount
+
+        return mount(self, prefix, target, **options)
+
     # -- static files (corkweb/static.py) ----------------------------------------------------
     def static(self, prefix: str, directory: str | os.PathLike[str], **options: Any) -> Any:
         """Serve the files of ``directory`` under ``prefix`` (``GET prefix/:file<path>``).

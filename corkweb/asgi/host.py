@@ -11,14 +11,13 @@ workers, TLS, access log, limits, proxies and graceful shutdown of any corkweb a
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
 from typing import Any
 
 from ..app import App
 from .http import ASGI_INFO, Calls, HTTPCycle, run_http, scope_path
 from .lifespan import Lifespan
 
-__all__ = ["ASGIHandler", "HostedApp", "detect_interface", "INTERFACES"]
+__all__ = ["ASGIHandler", "HostedApp", "detect_interface", "mount", "INTERFACES"]
 
 INTERFACES = ("auto", "asgi", "wsgi", "corkweb")
 
@@ -121,8 +120,9 @@ def detect_interface(obj: Any) -> str:
 
 def make_handler(obj: Any, interface: str, *, root_path: str = "", mounted: bool = False,
                  state: dict[str, Any] | None = None, proxies: Any = None,
-                 threads: int | None = None) -> Callable[[Any, Any], Any]:
-    """The corkweb handler serving ``obj`` as ``interface`` (``asgi`` or ``wsgi``)."""
+                 threads: int | None = None) -> Any:
+    """The corkweb handler serving ``obj`` as ``interface`` (``asgi`` or ``wsgi``): an
+    :class:`ASGIHandler` or a :class:`corkweb.asgi.wsgi.WSGIHandler`."""
     if interface == "wsgi":
         from .wsgi import WSGIHandler
 
@@ -161,6 +161,8 @@ class HostedApp(App):
         if self.lifespan is not None:
             self.on_start(self.lifespan.startup)
         self.on_shutdown(self._let_calls_finish)
+        if interface == "wsgi":
+            self.on_shutdown(self.hosted.shutdown)
         if self.lifespan is not None:
             self.on_shutdown(self.lifespan.shutdown)
 
@@ -179,3 +181,42 @@ class HostedApp(App):
         # PERF: the server calls the hosted handler directly, not through App.handle's
         # router (no route table to look at: every path belongs to the hosted app).
         self.handle = self.hosted  # type: ignore[method-assign]
+
+
+def mount(group: Any, prefix: str, target: Any, *, interface: str = "auto",
+          lifespan: str = "auto", threads: int | None = None) -> Any:
+    """``app.mount(prefix, target)``: serve an ASGI or WSGI app under ``prefix`` of a corkweb
+    app (``group``: the app or a route group, whose middleware applies). Returns the handler.
+
+    The hosted app sees ``prefix`` as ``root_path`` (``SCRIPT_NAME``) and the full path, as
+    ASGI frameworks expect behind a mount; its lifespan runs with the corkweb app's, and
+    WebSocket upgrades under the prefix reach it.
+    """
+    if not prefix.startswith("/") or prefix.endswith("/"):
+        raise ValueError(f"mount prefix must start with '/' and not end with it: {prefix!r}")
+    if interface == "auto":
+        interface = detect_interface(target)
+    if interface not in ("asgi", "wsgi"):
+        raise ValueError(f"mount() takes an ASGI or WSGI application, not {interface!r} "
+                         f"(a corkweb route group is app.router(prefix))")
+    app = group.app
+    life = Lifespan(target, lifespan) if interface == "asgi" else None
+    full = group.prefix + prefix
+    handler: Any = make_handler(target, interface, root_path=full, mounted=True,
+                                proxies=app.trusted_proxies, threads=threads,
+                                state=life.state if life is not None else None)
+
+    async def let_calls_finish() -> None:
+        await handler.calls.wait(app.limits.drain_timeout)
+
+    if life is not None:
+        app.on_start(life.startup)
+        app.pubsub  # noqa: B018 - a hub makes the server accept WebSocket upgrades
+    app.on_shutdown(let_calls_finish)
+    if interface == "wsgi":
+        app.on_shutdown(handler.shutdown)
+    if life is not None:
+        app.on_shutdown(life.shutdown)
+    group.any(prefix, handler)
+    group.any(prefix + "/*", handler)
+    return handler
