@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from . import errors
+from .config import debug_from_env
 from .error_handling import ErrorHandlers
 from .hosts import TrustedHosts, origin_of
 from .importing import refuse_run
@@ -166,7 +167,7 @@ class App(RouteGroup):
         limits: Limits | None = None,
         json_option: int | None = None,
         json_default: Callable[[Any], Any] | None = None,
-        debug: bool = False,
+        debug: bool | None = None,
         pubsub: Any = None,
         trusted_proxies: Iterable[str] | str | None = None,
         proxy_protocol: bool = False,
@@ -174,7 +175,9 @@ class App(RouteGroup):
         trusted_hosts: Iterable[str] | str | None = None,
     ) -> None:
         super().__init__(self, "", ())
-        self.debug = debug
+        # Debug mode is on if any switch says so: debug=True, CORKWEB_DEBUG=1, corkweb run
+        # --debug (docs/debugging.md).
+        self.debug = bool(debug) or debug_from_env()
         self.limits = limits or Limits()
         # Templates: relative folders are found next to the creating module.
         caller = sys._getframe(1).f_globals.get("__file__")

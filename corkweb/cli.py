@@ -281,6 +281,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                    interface=settings.interface, root_path=settings.root_path,
                    lifespan=settings.lifespan, threads=settings.threads)
     app.limits = settings.make_limits(app.limits)
+    if settings.debug:
+        app.debug = True
     access: bool | str = (settings.access_log_format or True) if settings.access_log else False
     from .asgi.lifespan import LifespanFailure
 

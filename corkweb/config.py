@@ -161,6 +161,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("access_log_format", ACCESS_LOG_HELP, metavar="FORMAT"),
     Option("log_level", "level of the corkweb loggers (default info)",
            choices=("critical", "error", "warning", "info", "debug")),
+    Option("debug", "debug mode: error pages show the exception, your code and the request; "
+           "templates reload (never in production)", kind="bool"),
     *_limit_options(),
 )
 
@@ -198,6 +200,7 @@ class Settings:
     access_log: bool = False
     access_log_format: str | None = None
     log_level: str = "info"
+    debug: bool = False
     #: ``--limit-*`` values given, by Limits field name.
     limits: dict[str, Any] = field(default_factory=dict)
 
@@ -278,6 +281,16 @@ class Settings:
     def watch_dirs(self) -> list[str]:
         """Folders ``--reload`` watches: ``--reload-dir`` or the app folder."""
         return list(self.reload_dir) or [self.app_dir]
+
+
+def debug_from_env(environ: Mapping[str, str] | None = None) -> bool:
+    """``CORKWEB_DEBUG`` as a boolean (unset: off); a bad value is refused by name."""
+    environ = os.environ if environ is None else environ
+    text = environ.get(ENV_PREFIX + "DEBUG", "")
+    try:
+        return parse_bool(text)
+    except ValueError as exc:
+        raise ConfigError(f"{ENV_PREFIX}DEBUG={text!r}: {exc}") from None
 
 
 def env_names(options: Iterable[Option] = OPTIONS) -> list[str]:

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import html
 import logging
-import traceback
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 
+from .debug_page import DebugReport, build_report
 from .errors import HTTPError, reason_phrase
 from .templating import TemplateErrorInfo, builtin_page, template_error_info
 
@@ -46,12 +46,17 @@ def _wants(req: Any) -> str:
 
 def render_error(res: Any, req: Any, status: int, message: str,
                  headers: list[tuple[str, str]] | None = None, detail: str | None = None,
-                 template: TemplateErrorInfo | None = None) -> None:
+                 template: TemplateErrorInfo | None = None,
+                 report: DebugReport | None = None) -> None:
     """Answer ``status`` with ``message`` in the format the client accepts.
 
-    ``detail`` (a traceback) and ``template`` (where a template error is) are shown only in
-    debug mode: the HTML answer is then corkweb's debug page, with the template's source.
+    ``detail`` (a traceback), ``template`` (where a template error is) and ``report`` (the
+    exception, the developer's frames, the request) are given only in debug mode: the HTML
+    answer is then corkweb's debug page, JSON and text carry the same facts.
     """
+    if report is not None:
+        message = report.headline
+        detail = report.traceback
     res._clear_head()
     res.write_status(status)
     for name, value in headers or ():
@@ -60,7 +65,9 @@ def render_error(res: Any, req: Any, status: int, message: str,
     kind = _wants(req)
     if kind == "json":
         payload: dict[str, Any] = {"status": status, "error": phrase, "message": message}
-        if detail:
+        if report is not None:
+            payload.update(report.as_dict())
+        elif detail:
             payload["traceback"] = detail
         if template is not None:
             payload["template"] = {"template": template.template, "line": template.lineno,
@@ -69,23 +76,23 @@ def render_error(res: Any, req: Any, status: int, message: str,
         res.end(orjson.dumps(payload))
     elif kind == "html":
         res.write_header("content-type", "text/html; charset=utf-8")
-        res.end(_html_page(req, status, phrase, message, detail, template))
+        res.end(_html_page(req, status, phrase, message, detail, template, report))
     else:
         text = f"{status} {phrase}" + (f": {message}" if message != phrase else "") + "\n"
         if template is not None:
             text += f"template error: {template.summary()}\n"
-        res.end(text + (detail or ""))
+        res.end(text + (report.as_text() if report is not None else detail or ""))
 
 
 def _html_page(req: Any, status: int, phrase: str, message: str, detail: str | None,
-               template: TemplateErrorInfo | None) -> str:
+               template: TemplateErrorInfo | None, report: DebugReport | None = None) -> str:
     """The package's error page, or its debug page when there is something to debug."""
     debug = detail is not None or template is not None
     try:
         if debug:
             return builtin_page(
                 "debug.html", status=status, phrase=phrase, message=message, detail=detail,
-                template=template, request_line=f"{req.method} {req.url}",
+                template=template, request_line=f"{req.method} {req.url}", report=report,
                 source_lines=template.source_lines() if template is not None else [],
             )
         return builtin_page("error.html", status=status, phrase=phrase, message=message)
@@ -150,6 +157,9 @@ class ErrorHandlers:
         else:
             log.error("unhandled error in handler for %s %s", req.method, req.path,
                       exc_info=exc)
-        detail = "".join(traceback.format_exception(exc)) if self.debug else None
-        render_error(res, req, 500, "Internal Server Error", None, detail,
-                     template if self.debug else None)
+        if not self.debug:
+            render_error(res, req, 500, "Internal Server Error")
+            return
+        report = build_report(exc, res, req)
+        render_error(res, req, 500, "Internal Server Error", None, report.traceback, template,
+                     report)

@@ -90,6 +90,8 @@ class Response(StreamWriter, BodyReader):
     _on_finish: list[Callable[[Response], Any]] | None = None
     #: True once the client went away before the response was complete.
     aborted = False
+    #: The middleware that stopped its chain without answering (named in the 500 error).
+    stopped_by: str | None = None
 
     def __init__(self, conn: Any, req: Request) -> None:
         self._conn = conn

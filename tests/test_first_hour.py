@@ -195,3 +195,123 @@ def test_new_records_where_corkweb_came_from(tmp_path: Path) -> None:
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert where.returncode == 0, where.stderr
     assert where.stdout.startswith(str(venv)), where.stdout
+
+
+# -- the debug page ---------------------------------------------------------------------------
+
+BUGGY = '''\
+from corkweb import App
+
+app = App(templates=None, debug=True)
+
+
+def average(values):
+    total = sum(values)
+    return total / len(values)
+
+
+@app.get("/average/:name")
+def handler(res, req):
+    res.end(str(average([])))
+'''
+
+
+def _load(path: Path, source: str) -> Any:
+    import importlib.util
+
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_debug_page_leads_with_the_exception_and_the_developers_code(tmp_path: Path) -> None:
+    import httpx
+
+    app = _load(tmp_path / "buggy.py", BUGGY).app
+    with TestServer(app) as server:
+        url = server.url + "/average/x?q=1"
+        page = httpx.get(url, headers={"accept": "text/html"}).text
+        body = httpx.get(url, headers={"accept": "application/json"}).json()
+        text = httpx.get(url).text
+    assert '<h1 class="exception">ZeroDivisionError: division by zero</h1>' in page
+    ours, _, folded = page.partition("<details>")
+    frames = [line for line in ours.splitlines() if 'class="frame"' in line]
+    # The innermost of the developer's frames first; corkweb's own only in the folded part.
+    assert [f.split(" in ")[-1].split("<")[0] for f in frames] == ["average", "handler"]
+    assert all(str(tmp_path / "buggy.py") in f for f in frames)
+    assert ('<tr class="error"><td class="n">8</td><td>    return total / len(values)</td></tr>'
+            in ours)
+    assert "corkweb/" not in ours.replace("corkweb/templates", "")
+    assert "corkweb/app.py" in folded and "<summary>Full traceback" in folded
+    assert "<td>route</td><td>/average/:name</td>" in ours
+    assert "<td>url</td><td>/average/x?q=1</td>" in ours
+    assert body["message"] == "ZeroDivisionError: division by zero"
+    assert body["exception"] == {"type": "ZeroDivisionError", "message": "division by zero"}
+    assert [(f["function"], f["code"]) for f in body["frames"]] == [
+        ("average", "return total / len(values)"), ("handler", "res.end(str(average([])))")]
+    assert text.startswith("500 Internal Server Error: ZeroDivisionError: division by zero\n")
+    assert f"{tmp_path / 'buggy.py'}:8 in average" in text
+
+
+@pytest.mark.parametrize(("flags", "env"), [
+    pytest.param(("--debug",), {}, id="flag"),
+    pytest.param((), {"CORKWEB_DEBUG": "1"}, id="variable"),
+    pytest.param((), {}, id="off"),
+])
+def test_debug_mode_from_the_command_line_or_the_environment(
+        tmp_path: Path, flags: tuple[str, ...], env: dict[str, str]) -> None:
+    import httpx
+
+    (tmp_path / "buggy.py").write_text(BUGGY.replace("debug=True", ""))
+    with CLIProcess("run", "buggy", "--port", "0", *flags, cwd=tmp_path,
+                    env=cli_env(**env)) as cli:
+        cli.ready()
+        r = httpx.get(cli.url + "/average/x", headers={"accept": "application/json"}, timeout=5)
+        assert cli.stop() == 0, cli.output
+    assert r.status_code == 500
+    expected = "ZeroDivisionError: division by zero" if flags or env else "Internal Server Error"
+    assert r.json()["message"] == expected
+
+
+def test_debug_variable_switches_on_an_app_built_in_code(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORKWEB_DEBUG", "1")
+    assert App(templates=None).debug is True
+    monkeypatch.setenv("CORKWEB_DEBUG", "0")
+    assert App(templates=None).debug is False and App(templates=None, debug=True).debug
+    monkeypatch.setenv("CORKWEB_DEBUG", "sometimes")
+    with pytest.raises(ValueError, match="CORKWEB_DEBUG='sometimes'"):
+        App(templates=None)
+
+
+# -- middleware that stops the chain without answering ------------------------------------------
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_a_middleware_that_returns_none_without_answering_is_named(
+        is_async: bool, caplog: pytest.LogCaptureFixture) -> None:
+    import httpx
+
+    def require_login(res: Any, req: Any, data: Any) -> Any:
+        if req.get_header("authorization"):
+            return True
+        return None  # the bug: neither answered nor passed on
+
+    async def require_login_async(res: Any, req: Any, data: Any) -> Any:
+        return require_login(res, req, data)
+
+    app = App(templates=None)
+    app.use(require_login_async if is_async else require_login)
+    app.get("/", lambda res, req: res.end("in"))
+    with TestServer(app) as server:
+        r = httpx.get(server.url + "/", timeout=5)
+        ok = httpx.get(server.url + "/", headers={"authorization": "x"}, timeout=5)
+    assert ok.text == "in"
+    name = "require_login_async" if is_async else "require_login"
+    assert r.status_code == 500
+    assert r.text.startswith(f"500 Internal Server Error: middleware {name}")
+    assert "test_first_hour.py:" in r.text and "stopped the chain without answering" in r.text
+    assert f"middleware {name}" in caplog.text and "handler for" not in caplog.text

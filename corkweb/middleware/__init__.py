@@ -19,6 +19,7 @@ corkweb.middleware.cors import CORS``, not ``import corkweb.middleware.cors``.
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -71,6 +72,7 @@ def compose(mws: Sequence[Middleware], handler: Callable[..., Any]) -> Callable[
             for mw in mws:
                 data = mw(res, req, data)
                 if not data:
+                    _stopped(res, mw)
                     return None
             if with_data:
                 return handler(res, req, data)
@@ -85,6 +87,7 @@ def compose(mws: Sequence[Middleware], handler: Callable[..., Any]) -> Callable[
             if inspect.isawaitable(data):
                 data = await data
             if not data:
+                _stopped(res, mw)
                 return None
         result = handler(res, req, data) if with_data else handler(res, req)
         if inspect.isawaitable(result):
@@ -92,6 +95,23 @@ def compose(mws: Sequence[Middleware], handler: Callable[..., Any]) -> Callable[
         return result
 
     return async_chain
+
+
+def _stopped(res: Any, mw: Callable[..., Any]) -> None:
+    """A middleware stopped the chain: if it did not answer either, say which one it was, for
+    the 500 error (only on this path: a chain that runs through pays nothing)."""
+    if not res.has_responded():
+        res.stopped_by = describe(mw)
+
+
+def describe(fn: Callable[..., Any]) -> str:
+    """``name (file.py:12)`` for a function, its class name for another callable."""
+    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    name = name.rpartition("<locals>.")[2]  # where it is defined is in the file:line part
+    code = getattr(inspect.unwrap(fn), "__code__", None)
+    if code is None:
+        return name
+    return f"{name} ({os.path.basename(code.co_filename)}:{code.co_firstlineno})"
 
 
 def middleware(*functions: Callable[..., Any]) -> Callable[[Any, Any], Any]:

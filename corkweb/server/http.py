@@ -309,6 +309,14 @@ class HTTPConnection(CorkedProtocol):
 
     def _unanswered(self, res: Response, how: str) -> None:
         req = res._req
+        culprit = res.stopped_by
+        if culprit is not None:
+            log.error("middleware %s stopped the chain for %s %s without answering (a "
+                      "middleware that returns a falsy value must answer); answering 500",
+                      culprit, req.method, req.path)
+            self._answer_error(res, HTTPError(
+                500, f"middleware {culprit} stopped the chain without answering"))
+            return
         log.error("handler for %s %s %s without responding and without registering "
                   "on_aborted/on_data; answering 500", req.method, req.path, how)
         self._answer_error(res, HTTPError(500, "the handler did not respond"))
