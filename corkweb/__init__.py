@@ -18,6 +18,7 @@ from .errors import (
     PayloadTooLarge,
     ProtocolError,
     RequestTimeout,
+    RequestValidationError,
     ServiceUnavailable,
     Unauthorized,
 )
@@ -32,6 +33,7 @@ from .request import Request
 from .response import ClientDisconnected, Response
 from .sse import Event, EventStream, stream_events
 from .static import StaticFiles
+from .typed import Body, Cookie, Depends, Header, Path, Query
 from .websocket import CompressOptions, OpCode, SendStatus, WebSocket
 from .wire.limits import Limits
 
@@ -79,4 +81,12 @@ __all__ = [
     # databases (docs/databases.md)
     "Postgres",
     "same_site_path",
+    # typed handlers
+    "Body",
+    "Query",
+    "Header",
+    "Cookie",
+    "Path",
+    "Depends",
+    "RequestValidationError",
 ]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from . import errors
+from . import errors, typed
 from .config import debug_from_env
 from .error_handling import ErrorHandlers
 from .hosts import TrustedHosts, origin_of
@@ -29,6 +29,7 @@ from .proxy import TrustedProxies
 from .pubsub import PubSub
 from .pubsub.redis import hub_from_setting
 from .response import ResponseOptions
+from .routegroup import RouteGroup
 from .routing import Router
 from .server.http import HTTPConnection
 from .server.proxy_protocol import proxy_protocol_class
@@ -47,97 +48,6 @@ METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "CONNECT"
 
 
 @dataclass
-class RouteGroup:
-    """Routes under a common ``prefix`` with common middleware (``app.router(prefix, *mws)``).
-
-    A group is data: its routes are copied into the app, with the prefix and middleware, when
-    the app freezes. Groups nest: ``api.router("/v1", auth)``.
-    """
-
-    app: App
-    prefix: str = ""
-    middlewares: tuple[Callable[..., Any], ...] = ()
-
-    def router(self, prefix: str = "", *middlewares: Callable[..., Any]) -> RouteGroup:
-        """A nested group: prefixes join, middleware runs outer first."""
-        return RouteGroup(self.app, self.prefix + prefix, self.middlewares + middlewares)
-
-    def route(self, method: str, path: str, handler: Callable[..., Any] | None = None, *,
-              name: str | None = None) -> Any:
-        return self.app.route(method, self.prefix + path, handler, name=name,
-                              middlewares=self.middlewares)
-
-    def get(self, path: str, handler: Callable[..., Any] | None = None, *,
-            name: str | None = None) -> Any:
-        return self.route("GET", path, handler, name=name)
-
-    def post(self, path: str, handler: Callable[..., Any] | None = None, *,
-             name: str | None = None) -> Any:
-        return self.route("POST", path, handler, name=name)
-
-    def put(self, path: str, handler: Callable[..., Any] | None = None, *,
-            name: str | None = None) -> Any:
-        return self.route("PUT", path, handler, name=name)
-
-    def delete(self, path: str, handler: Callable[..., Any] | None = None, *,
-               name: str | None = None) -> Any:
-        return self.route("DELETE", path, handler, name=name)
-
-    def patch(self, path: str, handler: Callable[..., Any] | None = None, *,
-              name: str | None = None) -> Any:
-        return self.route("PATCH", path, handler, name=name)
-
-    def options(self, path: str, handler: Callable[..., Any] | None = None, *,
-                name: str | None = None) -> Any:
-        return self.route("OPTIONS", path, handler, name=name)
-
-    def head(self, path: str, handler: Callable[..., Any] | None = None, *,
-             name: str | None = None) -> Any:
-        return self.route("HEAD", path, handler, name=name)
-
-    def connect(self, path: str, handler: Callable[..., Any] | None = None, *,
-                name: str | None = None) -> Any:
-        return self.route("CONNECT", path, handler, name=name)
-
-    def trace(self, path: str, handler: Callable[..., Any] | None = None, *,
-              name: str | None = None) -> Any:
-        return self.route("TRACE", path, handler, name=name)
-
-    def any(self, path: str, handler: Callable[..., Any] | None = None, *,
-            name: str | None = None) -> Any:
-        return self.route("ANY", path, handler, name=name)
-
-    # -- WebSocket ------------------------------------------------------------------------
-
-    def ws(self, path: str, behavior: dict[str, Any] | None = None) -> WebSocketRoute:
-        """A WebSocket route (socketify's ``app.ws``): behaviours in a dict, or set later
-        with the returned route's decorators (``@chat.on_message``). See docs/websockets.md."""
-        return self.app._add_ws(self.prefix + path, behavior, self.middlewares)
-
-    # -- hosted ASGI/WSGI applications (corkweb/asgi/) ---------------------------------------
-    def mount(self, prefix: str, target: Any, **options: Any) -> Any:
-        """Serve an ASGI or WSGI application (Starlette, FastAPI, Django, Flask...) under
-        ``prefix``, so a project can move to corkweb route by route. Options: ``interface``
-        (``"auto"``, ``"asgi"``, ``"wsgi"``), ``lifespan``, ``threads``; docs/asgi-wsgi.md."""
-        from .asgi.host import mount
-
-        return mount(self, prefix, target, **options)
-
-    # -- static files (corkweb/static.py) ----------------------------------------------------
-    def static(self, prefix: str, directory: str | os.PathLike[str], **options: Any) -> Any:
-        """Serve the files of ``directory`` under ``prefix`` (``GET prefix/:file<path>``).
-
-        Options: ``index``, ``max_age``, ``precompressed``, ``allow_hidden``, ``inline_max``;
-        see ``docs/static-files.md``. Returns the :class:`corkweb.static.StaticFiles` handler.
-        """
-        from .static import StaticFiles
-
-        files = StaticFiles(directory, **options)
-        files.register(self, prefix)
-        return files
-
-
-@dataclass
 class _RouteSpec:
     """A registration, kept as data until the app freezes."""
 
@@ -146,6 +56,7 @@ class _RouteSpec:
     handler: Callable[..., Any]
     name: str | None
     middlewares: tuple[Callable[..., Any], ...] = field(default=())
+    options: dict[str, Any] = field(default_factory=dict)  # status, tags, ... (typed.Api)
 
 
 class App(RouteGroup):
@@ -173,6 +84,7 @@ class App(RouteGroup):
         proxy_protocol: bool = False,
         server_name: str | None = None,
         trusted_hosts: Iterable[str] | str | None = None,
+        title: str = "corkweb", version: str = "0.1.0", openapi: str | None = None,
     ) -> None:
         super().__init__(self, "", ())
         # Debug mode is on if any switch says so: debug=True, CORKWEB_DEBUG=1, corkweb run
@@ -195,6 +107,7 @@ class App(RouteGroup):
         self._frozen = False
         self._options: ResponseOptions | None = None
         self._server: Server | None = None
+        self.api = typed.Api(self, title, version, openapi, json_option, json_default)
         # Running: the connection class; the access log swaps in a subclass.
         self._protocol_class: type[HTTPConnection] = HTTPConnection
         # Scaling out (docs/scaling.md): pub/sub across processes, proxies.
@@ -222,20 +135,22 @@ class App(RouteGroup):
             )
 
     def route(self, method: str, path: str, handler: Callable[..., Any] | None = None, *,
-              name: str | None = None, middlewares: Iterable[Callable[..., Any]] = ()) -> Any:
+              name: str | None = None, middlewares: Iterable[Callable[..., Any]] = (),
+              **options: Any) -> Any:
         """Register ``handler`` for ``method`` and ``path``; a decorator when ``handler`` is
-        omitted. Returns the handler unchanged."""
+        omitted. Returns the handler unchanged; ``options``: docs/typed-handlers.md."""
         self._check_open(f"add route {method} {path}")
         method = method.upper()
         if method != "ANY" and method not in METHODS:
             raise ValueError(f"unknown HTTP method {method!r}")
         mws = tuple(middlewares)
+        options = typed.check_options(method, path, options)
 
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
             if not callable(fn):
                 raise TypeError(f"route handler for {method} {path} is not callable: {fn!r}")
             self._check_open(f"add route {method} {path}")
-            self._specs.append(_RouteSpec(method, path, fn, name, mws))
+            self._specs.append(_RouteSpec(method, path, fn, name, mws, options))
             # Check the pattern now, where the mistake is, rather than at start-up.
             self._router.add(method, path, fn, name)
             return fn
@@ -343,6 +258,10 @@ class App(RouteGroup):
 
     # -- end of the templates block ------------------------------------------------------------
 
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI 3.1 document of the routes (docs/openapi.md)."""
+        return self.api.document(self._specs, frozen=self._frozen)
+
     def url_for(self, name: str, /, _external: bool = False, **params: Any) -> str:
         """The path of the route registered with ``name``, parameters filled in;
         ``_external=True`` prefixes ``App(server_name=...)``'s origin (never the request's
@@ -371,8 +290,10 @@ class App(RouteGroup):
         global_mws = tuple(self._global_mws)
         self._router = router = Router()
         for spec in self._specs:
+            handler = self.api.wrap(spec)  # a typed handler becomes a (res, req) one, once
             mws = global_mws + spec.middlewares
-            entry = _Entry(compose(mws, spec.handler), chain_is_async(mws, spec.handler))
+            entry = _Entry(compose(mws, handler), chain_is_async(mws, handler),
+                           spec.options.get("status") or 200)
             router.add(spec.method, spec.path, entry, spec.name)
         router.freeze()
         self._static = router.static_table
@@ -417,10 +338,14 @@ class App(RouteGroup):
             return self._async_route(result, res, req, route)
         if req._yield and not res.has_responded():
             return self._fall_through(res, req, route)
+        if result is not None and result is not res:  # PERF: two identity tests when it ended
+            return self.api.returned(result, res, entry.status)
         return result
 
     async def _async_route(self, coro: Any, res: Any, req: Any, route: Any) -> Any:
         result = await coro
+        if result is not None and result is not res:
+            result = self.api.returned(result, res, route.handler.status)
         if req._yield and not res.has_responded():
             result = self._fall_through(res, req, route)
             if asyncio.iscoroutine(result):
@@ -627,11 +552,12 @@ class App(RouteGroup):
 class _Entry:
     """What the router stores per route: the composed chain."""
 
-    __slots__ = ("call", "is_async")
+    __slots__ = ("call", "is_async", "status")
 
-    def __init__(self, call: Callable[[Any, Any], Any], is_async: bool) -> None:
+    def __init__(self, call: Callable[[Any, Any], Any], is_async: bool, status: int) -> None:
         self.call = call
         self.is_async = is_async
+        self.status = status  # of a value the handler returns
 
 
 def _listen_info(address: Any) -> dict[str, Any]:

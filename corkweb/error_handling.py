@@ -25,10 +25,10 @@ from typing import Any
 import orjson
 
 from .debug_page import DebugReport, build_report
-from .errors import HTTPError, reason_phrase
+from .errors import HTTPError, RequestValidationError, reason_phrase
 from .templating import TemplateErrorInfo, builtin_page, template_error_info
 
-__all__ = ["ErrorHandlers", "render_error"]
+__all__ = ["ErrorHandlers", "render_error", "render_problem"]
 
 log = logging.getLogger("corkweb.error")
 
@@ -82,6 +82,17 @@ def render_error(res: Any, req: Any, status: int, message: str,
         if template is not None:
             text += f"template error: {template.summary()}\n"
         res.end(text + (report.as_text() if report is not None else detail or ""))
+
+
+def render_problem(res: Any, exc: RequestValidationError) -> None:
+    """Answer a validation failure as RFC 9457 ``application/problem+json`` (whatever the
+    ``Accept`` header: API clients read it, and browsers show JSON well enough)."""
+    res._clear_head()
+    res.write_status(exc.status)
+    res.write_header("content-type", "application/problem+json")
+    res.end(orjson.dumps({"type": "about:blank", "title": reason_phrase(exc.status),
+                          "status": exc.status, "detail": exc.message, "errors": exc.errors},
+                         default=repr))
 
 
 def _html_page(req: Any, status: int, phrase: str, message: str, detail: str | None,
@@ -145,6 +156,9 @@ class ErrorHandlers:
         return None
 
     def default(self, exc: BaseException, res: Any, req: Any) -> None:
+        if isinstance(exc, RequestValidationError):
+            render_problem(res, exc)
+            return
         if isinstance(exc, HTTPError):
             if exc.status >= 500:
                 log.error("%s %s answered %d: %s", req.method, req.path, exc.status, exc.message)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from http import HTTPStatus
+from typing import Any
 
 __all__ = [
     "CorkwebError",
@@ -26,6 +27,7 @@ __all__ = [
     "UnsupportedMediaType",
     "ExpectationFailed",
     "UnprocessableContent",
+    "RequestValidationError",
     "RequestHeaderFieldsTooLarge",
     "InternalServerError",
     "ServiceUnavailable",
@@ -136,6 +138,24 @@ class ExpectationFailed(_FixedStatus):
 
 class UnprocessableContent(_FixedStatus):
     status = 422
+
+
+class RequestValidationError(UnprocessableContent):
+    """Request inputs of a typed handler failed conversion or validation.
+
+    Answered 422 with an RFC 9457 ``application/problem+json`` document whose ``errors`` list
+    holds each failure: ``{"loc": ["query", "limit"], "msg": "...", "type": "..."}``.
+    """
+
+    def __init__(self, errors: Iterable[dict[str, Any]], message: str | None = None) -> None:
+        self.errors = list(errors)
+        if message is None:
+            count = len(self.errors)
+            first = self.errors[0] if self.errors else {"loc": [], "msg": "invalid input"}
+            where = ".".join(str(part) for part in first["loc"])
+            message = f"{where}: {first['msg']}" if count == 1 else (
+                f"{count} request inputs are invalid; first {where}: {first['msg']}")
+        super().__init__(message)
 
 
 class RequestHeaderFieldsTooLarge(_FixedStatus):
