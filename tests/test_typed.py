@@ -295,6 +295,9 @@ def test_missing_body_is_422_and_malformed_json_is_400(client) -> None:
     assert errors == [{"loc": ["body"], "msg": "Field required", "type": "missing"}]
     r = client.post("/items", content=b'{"name": ', headers={"content-type": "application/json"})
     assert r.status_code == 400 and "not valid JSON" in r.text
+    r = client.post("/items", content=b'{"name": "w", "price": 1}',
+                    headers={"content-type": "text/plain"})
+    assert r.status_code == 415 and "text/plain" in r.text
     assert client.post("/optional").json() == {"item": None}
     assert client.post("/optional", json={"name": "o", "price": 1}).json() == {"item": "o"}
 
@@ -314,7 +317,8 @@ def test_pydantic_body_and_answer(client) -> None:
     assert client.post("/users", json={"name": "ann", "age": 3}).json() == {"name": "ann"}
     errors = problem(client.post("/users", json={"name": 1, "age": -1}))
     assert [e["loc"] for e in errors] == [["body", "name"], ["body", "age"]]
-    assert client.post("/users", content=b"{nope").status_code == 400
+    assert client.post("/users", content=b"{nope",
+                       headers={"content-type": "application/json"}).status_code == 400
 
 
 def test_embedded_and_scalar_bodies(client) -> None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import RequestValidationError
+from ..body import is_json_media_type
+from ..errors import RequestValidationError, UnsupportedMediaType
 from .dependencies import Step, Teardown, flatten, schedule_teardown
 from .plan import DEP, RES, Plan, build_plan
 from .returns import make_responder
@@ -101,6 +102,7 @@ def _make_handler(steps: list[Step], respond: Callable[[Any, Any], None], takes_
             errors: list[dict[str, Any]] = []
             kwargs = plan.convert_params(req, errors) if has_fields else {}
             if needs_body:
+                _check_json(req)
                 kwargs.update(plan.decode_body(await res.get_data(), errors))
             if errors:
                 raise RequestValidationError(errors)
@@ -162,7 +164,10 @@ def _make_handler(steps: list[Step], respond: Callable[[Any, Any], None], takes_
         return steps_sync
 
     async def steps_async(res: Any, req: Any) -> Any:
-        body = await res.get_data() if needs_body else None
+        body = None
+        if needs_body:
+            _check_json(req)
+            body = await res.get_data()
         found = gather(req, body)
         values: list[Any] = [None] * count
         stack: list[Teardown] = []
@@ -200,6 +205,18 @@ def _make_handler(steps: list[Step], respond: Callable[[Any, Any], None], takes_
                 schedule_teardown(stack, None)
 
     return steps_async
+
+
+def _check_json(req: Any) -> None:
+    """A body must say it is JSON (415 before reading it otherwise), as ``res.get_json``
+    requires: a cross-site form or no-CORS ``fetch`` can post ``text/plain`` without a
+    preflight."""
+    if req.content_length or req.chunked:
+        ctype = req.get_header("content-type")
+        if not is_json_media_type(ctype):
+            raise UnsupportedMediaType(
+                "expected a JSON body (content-type application/json or */*+json), got "
+                f"{'no content-type' if ctype is None else repr(ctype)}")
 
 
 def _first(gen: Any, plan: Plan) -> Any:
