@@ -237,6 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="include the WebSocket chat example (default: yes)")
     new.add_argument("--templates", action=argparse.BooleanOptionalAction, default=True,
                      help="include Jinja2 templates (default: yes)")
+    new.add_argument("--database", choices=("none", "sqlite", "postgres"), default="none",
+                     help="a notes API on a database: sqlite or postgres (asyncpg) (default: "
+                     "none)")
     new.add_argument("--template", default=None, metavar="DIR",
                      help="a cookiecutter template folder to use instead [CORKWEB_TEMPLATE]")
     new.add_argument("--renderer", choices=("auto", "cookiecutter", "builtin"), default="auto",
@@ -339,6 +342,7 @@ def cmd_new(args: argparse.Namespace) -> int:
         "project_name": args.name,
         "with_websocket": "yes" if args.websocket else "no",
         "with_templates": "yes" if args.templates else "no",
+        "database": args.database,
     }
     if args.author:
         context["author"] = args.author

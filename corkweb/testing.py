@@ -34,9 +34,10 @@ import threading
 from types import TracebackType
 from typing import Any
 
+from .pg_server import PostgresNotInstalled, PostgresServer
 from .server.serve import new_event_loop
 
-__all__ = ["TestServer", "TestClient"]
+__all__ = ["TestServer", "TestClient", "PostgresServer", "PostgresNotInstalled"]
 
 
 class TestServer:

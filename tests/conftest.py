@@ -8,10 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from pg_helpers import PgCluster, find_bindir
 
 from corkweb import App
-from corkweb.testing import TestServer
+from corkweb.testing import PostgresNotInstalled, PostgresServer, TestServer
 
 
 @pytest.fixture
@@ -30,21 +29,18 @@ def serve() -> Iterator[Callable[..., TestServer]]:
 
 
 @pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[PgCluster]:
-    """A throw-away PostgreSQL server for the session (tests/pg_helpers.py)."""
-    bindir = find_bindir()
-    if bindir is None:
-        pytest.skip("PostgreSQL server binaries not installed (apt-get install postgresql)")
-    cluster = PgCluster(bindir)
+def pg_cluster() -> Iterator[PostgresServer]:
+    """A throw-away PostgreSQL server for the session (corkweb.testing.PostgresServer)."""
     try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.destroy()
+        server = PostgresServer()
+    except PostgresNotInstalled as exc:
+        pytest.skip(str(exc))
+    with server:
+        yield server
 
 
 @pytest.fixture
-def pg_dsn(pg_cluster: PgCluster) -> str:
+def pg_dsn(pg_cluster: PostgresServer) -> str:
     """A new empty database on the session's PostgreSQL server."""
     if not pg_cluster.running:  # a test that stopped the server failed before restarting it
         pg_cluster.start()

@@ -1,6 +1,6 @@
 """corkweb.postgres against a real PostgreSQL server: failures answered, state never leaked.
 
-The server is the session's throw-away cluster (tests/pg_helpers.py); one test stops and
+The server is the session's throw-away cluster (corkweb.testing.PostgresServer); one test stops and
 restarts it to take the database away from under a running request.
 """
 

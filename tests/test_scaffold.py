@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from corkweb import App
+from corkweb.pg_server import find_postgres_bindir
 
 cookiecutter_main = pytest.importorskip(
     "cookiecutter.main", reason="the cookiecutter package is not installed (pip install -e .[test])")
@@ -31,21 +33,30 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedP
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize(("with_websocket", "with_templates"), [
-    pytest.param("no", "yes", id="templates"),
-    pytest.param("no", "no", id="bare"),
-    pytest.param("yes", "yes", id="websocket+templates", marks=pytest.mark.skipif(
+@pytest.mark.parametrize(("with_websocket", "with_templates", "database"), [
+    pytest.param("no", "yes", "none", id="templates"),
+    pytest.param("no", "no", "none", id="bare"),
+    pytest.param("yes", "yes", "none", id="websocket+templates", marks=pytest.mark.skipif(
         not WEBSOCKETS_READY, reason="corkweb has no App.ws yet (WebSockets are being built)")),
+    pytest.param("no", "yes", "sqlite", id="sqlite"),
+    # Its tests start their own throw-away PostgreSQL server (corkweb.testing.PostgresServer).
+    pytest.param("no", "no", "postgres", id="postgres", marks=pytest.mark.skipif(
+        find_postgres_bindir() is None or importlib.util.find_spec("asyncpg") is None,
+        reason="PostgreSQL server or asyncpg not installed")),
 ])
 def test_rendered_project_installs_and_passes_its_tests(
-        tmp_path: Path, with_websocket: str, with_templates: str) -> None:
+        tmp_path: Path, with_websocket: str, with_templates: str, database: str) -> None:
     project = render(tmp_path / "out", with_websocket=with_websocket,
-                     with_templates=with_templates)
+                     with_templates=with_templates, database=database)
     assert project.name == "cork-demo"
     package = project / "cork_demo"
     assert (package / "templates").exists() == (with_templates == "yes")
     assert (package / "realtime.py").exists() == (with_websocket == "yes")
     assert (project / "tests" / "test_websocket.py").exists() == (with_websocket == "yes")
+    for path in (package / "db.py", package / "notes.py", project / "tests" / "test_notes.py"):
+        assert path.exists() == (database != "none"), path
+    if database == "postgres":
+        assert '"asyncpg>=0.29"' in (project / "pyproject.toml").read_text()
     readme = (project / "README.md").read_text()
     assert 'pip install -e ".[test]" && python -m pytest' in readme
     assert "python -m cork_demo" in readme
@@ -72,11 +83,13 @@ def test_rendered_project_installs_and_passes_its_tests(
                  "tests"], cwd=project, env=env)
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert " passed" in tests.stdout and "failed" not in tests.stdout
+    assert "skipped" not in tests.stdout, tests.stdout  # the database tests ran too
 
 
 def test_rendered_python_is_valid_for_every_option(tmp_path: Path) -> None:
-    for ws in ("yes", "no"):
-        for tpl in ("yes", "no"):
-            project = render(tmp_path / f"{ws}-{tpl}", with_websocket=ws, with_templates=tpl)
-            for source in project.rglob("*.py"):
-                compile(source.read_text(), str(source), "exec")
+    for ws, tpl, database in itertools.product(("yes", "no"), ("yes", "no"),
+                                               ("none", "sqlite", "postgres")):
+        project = render(tmp_path / f"{ws}-{tpl}-{database}", with_websocket=ws,
+                         with_templates=tpl, database=database)
+        for source in project.rglob("*.py"):
+            compile(source.read_text(), str(source), "exec")

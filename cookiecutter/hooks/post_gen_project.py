@@ -14,6 +14,7 @@ OPTIONAL = {
         [PACKAGE / "templates", PACKAGE / "static" / "chat.js"],
     ),
 }
+DATABASE_FILES = [PACKAGE / "db.py", PACKAGE / "notes.py", Path("tests") / "test_notes.py"]
 
 
 def remove(path: Path) -> None:
@@ -29,3 +30,6 @@ for _option, (answer, paths) in OPTIONAL.items():
     if answer != "yes":
         for path in paths:
             remove(path)
+if "{{ cookiecutter.database }}" == "none":
+    for path in DATABASE_FILES:
+        remove(path)

@@ -6,11 +6,7 @@ from pathlib import Path
 
 from corkweb import App
 
-{% if cookiecutter.with_websocket == "yes" -%}
-from . import realtime, routes
-{% else -%}
-from . import routes
-{% endif -%}
+from . import {% if cookiecutter.database != "none" %}notes, {% endif %}{% if cookiecutter.with_websocket == "yes" %}realtime, {% endif %}routes
 from .settings import Settings
 
 HERE = Path(__file__).parent
@@ -28,6 +24,9 @@ def create_app(settings: Settings | None = None) -> App:
     )
     app.static("/static", HERE / "static")
     routes.register(app, settings)
+{%- if cookiecutter.database != "none" %}
+    notes.register(app, settings)
+{%- endif %}
 {%- if cookiecutter.with_websocket == "yes" %}
     realtime.register(app)
 {%- endif %}

@@ -16,6 +16,11 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     debug: bool = False
+{%- if cookiecutter.database == "postgres" %}
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/{{ cookiecutter.package }}"
+{%- elif cookiecutter.database == "sqlite" %}
+    database_url: str = "{{ cookiecutter.package }}.db"
+{%- endif %}
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -25,4 +30,7 @@ class Settings:
             host=env.get("HOST", cls.host),
             port=int(env.get("PORT", cls.port)),
             debug=_flag(env.get("DEBUG", "0")),
+{%- if cookiecutter.database != "none" %}
+            database_url=env.get("DATABASE_URL", cls.database_url),
+{%- endif %}
         )
