@@ -361,8 +361,13 @@ def _hints(fn: Callable[..., Any], where: str) -> dict[str, Any]:
 
 
 def build_plan(fn: Callable[..., Any], where: str, path_params: tuple[str, ...],
-               plans: dict[Any, Plan] | None = None) -> Plan:
-    """Read ``fn``'s signature into a :class:`Plan` (dependencies planned recursively)."""
+               plans: dict[Any, Plan] | None = None, stack: tuple[Any, ...] = ()) -> Plan:
+    """Read ``fn``'s signature into a :class:`Plan` (dependencies planned recursively;
+    ``plans`` shares the plans of cached providers, ``stack`` finds cycles)."""
+    if fn in stack:
+        names = " -> ".join(_name(f) for f in (*stack[stack.index(fn):], fn))
+        raise TypeError(f"{where}: dependency cycle: {names}")
+    stack = (*stack, fn)
     plan = Plan(fn, where)
     try:
         sig = inspect.signature(fn)
@@ -393,7 +398,7 @@ def build_plan(fn: Callable[..., Any], where: str, path_params: tuple[str, ...],
             sub = plans.get(marker.provider) if marker.use_cache else None
             if sub is None:
                 sub = build_plan(marker.provider, f"dependency {_name(marker.provider)}",
-                                 path_params, plans)
+                                 path_params, plans, stack)
                 if marker.use_cache:
                     plans[marker.provider] = sub
             plan.injections.append(Injection(p.name, DEP, marker, sub))
