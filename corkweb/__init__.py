@@ -25,6 +25,9 @@ from .errors import (
 from .middleware import middleware
 from .middleware.compression import Compression
 from .middleware.cors import CORS
+from .middleware.csrf import CSRF
+from .middleware.request_id import RequestID
+from .middleware.security import SecurityHeaders
 from .middleware.sessions import Session, Sessions, get_session
 from .multipart import FormData, MultipartReader, Part, UploadFile
 from .postgres import Postgres
@@ -89,4 +92,8 @@ __all__ = [
     "Path",
     "Depends",
     "RequestValidationError",
+    # production batteries: CSRF, rate limits, authentication, metrics, tracing
+    "CSRF",
+    "RequestID",
+    "SecurityHeaders",
 ]

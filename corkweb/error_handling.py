@@ -117,6 +117,12 @@ def _html_page(req: Any, status: int, phrase: str, message: str, detail: str | N
         )
 
 
+def _rid(req: Any) -> str:
+    """`` (request id …)`` for log lines when the RequestID middleware gave the request one."""
+    rid = getattr(req, "request_id", None)
+    return f" (request id {rid})" if rid else ""
+
+
 class ErrorHandlers:
     """The registered handlers, looked up by exception class (MRO) and by status."""
 
@@ -161,16 +167,17 @@ class ErrorHandlers:
             return
         if isinstance(exc, HTTPError):
             if exc.status >= 500:
-                log.error("%s %s answered %d: %s", req.method, req.path, exc.status, exc.message)
+                log.error("%s %s%s answered %d: %s", req.method, req.path, _rid(req),
+                          exc.status, exc.message)
             render_error(res, req, exc.status, exc.message, exc.headers)
             return
         template = template_error_info(exc)
         if template is not None:
-            log.error("template error: %s (handler for %s %s)", template.summary(),
-                      req.method, req.path, exc_info=exc)
+            log.error("template error: %s (handler for %s %s%s)", template.summary(),
+                      req.method, req.path, _rid(req), exc_info=exc)
         else:
-            log.error("unhandled error in handler for %s %s", req.method, req.path,
-                      exc_info=exc)
+            log.error("unhandled error in handler for %s %s%s", req.method, req.path,
+                      _rid(req), exc_info=exc)
         if not self.debug:
             render_error(res, req, 500, "Internal Server Error")
             return

@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from corkweb import App
-from corkweb.csrf import CSRF
+from corkweb import CSRF, App
 from corkweb.testing import TestServer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -10,8 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from corkweb import App
-from corkweb.csrf import CSRF
+from corkweb import CSRF, App
 from corkweb.testing import TestServer
 
 KEY = "c" * 32

@@ -22,6 +22,7 @@ The format is a ``str.format`` string over these fields (checked at start-up)::
     pid         the worker's process id
     user_agent  the User-Agent header ("-" if absent)
     referer     the Referer header ("-" if absent)
+    request_id  the request's id ("-" unless the RequestID middleware runs for its route)
 
 Text that came from the client is escaped (control characters, quotes), so a request cannot
 forge log lines.
@@ -53,7 +54,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=lambda: _PID.__setitem__(0, os.getpid()))
 
 _FIELDS = ("remote", "method", "url", "path", "query", "version", "status", "bytes",
-           "duration", "duration_ms", "time", "pid", "user_agent", "referer")
+           "duration", "duration_ms", "time", "pid", "user_agent", "referer", "request_id")
 
 
 def _clean(text: str) -> str:
@@ -96,6 +97,7 @@ class AccessFormat:
             "duration": duration,
             "duration_ms": duration * 1000.0,
             "pid": _PID[0],
+            "request_id": getattr(req, "request_id", None) or "-",
         }
         if self._wants_time:
             fields["time"] = _clf_time()

@@ -30,10 +30,10 @@ each refusal a ``403`` whose message says which check failed:
 2. The cookie: present and correctly signed.
 3. The token: the ``x-csrf-token`` header, else the ``csrf_token`` field of an
    ``application/x-www-form-urlencoded`` body, must carry the cookie's secret (a masked token
-   from ``csrf_token()``, or the cookie's own value, which the page's JavaScript may read). A multipart form
-   must send the header (the body of an upload is streamed once, to the handler): for a plain
-   HTML upload form, mark the route exempt and call ``csrf.check_token(req, form["csrf_token"])``
-   after ``await res.get_form()``.
+   from ``csrf_token()``, or the cookie's own value, which the page's JavaScript may read). A
+   multipart form must send the header (the body of an upload is streamed once, to the
+   handler): for a plain HTML upload form, mark the route exempt and call
+   ``csrf.check_token(req, form["csrf_token"])`` after ``await res.get_form()``.
 
 Exemptions: ``CSRF(exempt=["/webhooks/:provider"])`` lists route patterns (``req.route``) that
 are not checked (a webhook authenticated by its signature); or add the middleware only to the
@@ -54,7 +54,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import Forbidden
+from ..errors import Forbidden
 
 __all__ = ["CSRF", "CSRFToken"]
 
@@ -106,8 +106,7 @@ class CSRFToken:
         the value is base64url)."""
         from markupsafe import Markup
 
-        return Markup('<input type="hidden" name="%s" value="%s">'
-                      % (self._csrf.field_name, self))
+        return Markup(f'<input type="hidden" name="{self._csrf.field_name}" value="{self}">')
 
 
 class CSRF:

@@ -1,0 +1,245 @@
+"""What each production battery costs per request, in instructions (callgrind) and µs.
+
+    python -m benchmarks.batteries                      # every route, 2000 requests each
+    python -m benchmarks.batteries --routes plain,csrf --requests 4000
+
+One app serves a route per battery (each battery on its own route only) next to ``/plain``,
+which uses none; a second app, ``bare``, has only ``/plain`` and no battery at all. For each
+route the server runs under ``valgrind --tool=callgrind``; after a warm-up the counters are
+zeroed, then exactly ``--requests`` keep-alive GETs are counted and the instructions divided
+by the requests. ``plain`` in both apps shows what a route without batteries pays for the
+others being registered (nothing). µs figures use ``--us``: the same app without valgrind,
+CPU time of the server process per request from /proc (noisy on a shared machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+KEY = "benchmark-secret-key-0123456789"
+
+# route name -> (path, extra request headers)
+ROUTES: dict[str, tuple[str, str]] = {
+    "plain": ("/plain", ""),
+    "param": ("/items/7", ""),
+    "noop": ("/noop", ""),
+    "security": ("/security", ""),
+    "request_id": ("/request-id", ""),
+    "csrf": ("/csrf", ""),
+    "ratelimit": ("/ratelimit", ""),
+    "auth": ("/auth", "Authorization: Bearer t0ken\r\n"),
+    "metrics": ("/metrics-route/7", ""),
+    "tracing": ("/traced/7", ""),
+}
+
+
+def build(kind: str) -> Any:
+    """The benchmark app: ``bare`` (only /plain) or ``full`` (a route per battery)."""
+    from corkweb import App
+
+    app = App(templates=None)
+
+    @app.get("/plain")
+    def plain(res: Any, req: Any) -> None:
+        res.end("Hello, World!")
+
+    if kind == "bare":
+        return app
+
+    @app.get("/items/:id")
+    def param(res: Any, req: Any) -> None:
+        res.end("Hello, World!")
+
+    from corkweb import CSRF, RequestID, SecurityHeaders
+
+    def hello(res: Any, req: Any, data: Any = None) -> None:
+        res.end("Hello, World!")
+
+    def noop(res: Any, req: Any, data: Any) -> Any:
+        return data if data is not None else True
+
+    app.router("", noop).get("/noop", hello)  # the price of any middleware, for reference
+    app.router("", SecurityHeaders()).get("/security", hello)
+    app.router("", RequestID()).get("/request-id", hello)
+    app.router("", CSRF(KEY, secure=False)).get("/csrf", hello)
+    _more(app, hello)
+    return app
+
+
+def _more(app: Any, hello: Any) -> None:
+    """The batteries with optional dependencies, when they are importable."""
+    import corkweb
+
+    if hasattr(corkweb, "RateLimit"):
+        app.router("", corkweb.RateLimit("1000000/second")).get("/ratelimit", hello)
+    if hasattr(corkweb, "BearerAuth"):
+        app.router("", corkweb.BearerAuth(lambda token: {"user": token})).get("/auth", hello)
+    try:
+        from corkweb.middleware.metrics import Metrics
+    except ImportError:
+        pass
+    else:
+        app.router("", Metrics(registry=None)).get("/metrics-route/:id", hello)
+    try:
+        from corkweb.middleware.tracing import Tracing
+    except ImportError:
+        pass
+    else:
+        from opentelemetry.sdk.trace import TracerProvider
+
+        app.router("", Tracing(tracer_provider=TracerProvider())).get("/traced/:id", hello)
+
+
+def serve(kind: str, port: int) -> None:
+    build(kind).run(port=port)
+
+
+def _request(path: str, headers: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: bench\r\n{headers}\r\n".encode()
+
+
+def drive(port: int, request: bytes, count: int, connections: int = 4) -> int:
+    socks = [socket.create_connection((HOST, port), timeout=60) for _ in range(connections)]
+    done = 0
+    try:
+        while done < count:
+            for s in socks:
+                s.sendall(request)
+            for s in socks:
+                buf = b""
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        raise ConnectionError("the server closed a connection")
+                    buf += chunk
+                    end = buf.find(b"\r\n\r\n")
+                    if end >= 0:
+                        m = re.search(rb"content-length: (\d+)", buf[:end], re.I)
+                        if m and len(buf) >= end + 4 + int(m.group(1)):
+                            if not buf.startswith(b"HTTP/1.1 200"):
+                                raise RuntimeError(f"unexpected answer {buf[:200]!r}")
+                            break
+                done += 1
+    finally:
+        for s in socks:
+            s.close()
+    return done
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def _start(cmd: list[str], port: int) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, PYTHONMALLOC="malloc")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with status {proc.returncode}")
+        try:
+            drive(port, _request("/plain", ""), 1, 1)
+            return proc
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("the server did not answer")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def instructions(kind: str, route: str, requests: int) -> float:
+    path, headers = ROUTES[route]
+    port = _free_port()
+    out = Path(tempfile.mkdtemp(prefix="corkweb-batteries-"))
+    proc = _start(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg.%p",
+                   sys.executable, "-m", "benchmarks.batteries", "serve", kind, str(port)], port)
+    try:
+        request = _request(path, headers)
+        drive(port, request, max(200, requests // 5))
+        subprocess.run(["callgrind_control", "--zero", str(proc.pid)], check=True,
+                       capture_output=True)
+        answered = drive(port, request, requests)
+        subprocess.run(["callgrind_control", "--dump", str(proc.pid)], check=True,
+                       capture_output=True)
+        total = 0
+        for f in out.glob("cg.*.*"):
+            m = re.search(r"^summary:\s+(\d+)", f.read_text(errors="replace"), re.M)
+            if m:
+                total = max(total, int(m.group(1)))
+        return total / answered
+    finally:
+        _stop(proc)
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def microseconds(kind: str, route: str, requests: int) -> float:
+    path, headers = ROUTES[route]
+    port = _free_port()
+    proc = _start([sys.executable, "-m", "benchmarks.batteries", "serve", kind, str(port)],
+                  port)
+    try:
+        request = _request(path, headers)
+        drive(port, request, 2000)
+
+        def cpu() -> float:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+        before = cpu()
+        answered = drive(port, request, requests)
+        return (cpu() - before) / answered * 1e6
+    finally:
+        _stop(proc)
+
+
+def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["serve"]:
+        serve(argv[1], int(argv[2]))
+        return 0
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.batteries")
+    ap.add_argument("--routes", default=",".join(ROUTES))
+    ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--us", action="store_true", help="CPU µs per request, no valgrind")
+    a = ap.parse_args(argv)
+    measure = microseconds if a.us else instructions
+    unit = "µs" if a.us else "instructions"
+    if not a.us and not shutil.which("valgrind"):
+        raise SystemExit("valgrind is not installed (apt-get install valgrind)")
+    requests = a.requests * (10 if a.us else 1)
+    plain = measure("bare", "plain", requests)
+    print(f"{'bare app /plain':<22} {plain:12,.2f} {unit} per request", flush=True)
+    for route in a.routes.split(","):
+        value = measure("full", route, requests)
+        print(f"{'full app ' + ROUTES[route][0]:<22} {value:12,.2f} {unit} per request  "
+              f"({value - plain:+,.2f})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
