@@ -69,6 +69,10 @@ class App(RouteGroup):
     ``templates``: a folder (or a list) of Jinja2 templates for ``res.render``; a relative one
     is found next to the module creating the App, then in the current directory. The default
     ``"templates"`` may be missing; ``None`` means no templates (docs/templates.md).
+
+    ``title`` and ``version`` fill the OpenAPI document's ``info`` (``app.openapi()``);
+    ``openapi="/openapi.json"`` serves it and ``docs="/docs"`` an interactive page for it
+    (docs/openapi.md). Both are off unless given.
     """
 
     def __init__(
@@ -85,6 +89,7 @@ class App(RouteGroup):
         server_name: str | None = None,
         trusted_hosts: Iterable[str] | str | None = None,
         title: str = "corkweb", version: str = "0.1.0", openapi: str | None = None,
+        docs: str | None = None,
     ) -> None:
         super().__init__(self, "", ())
         # Debug mode is on if any switch says so: debug=True, CORKWEB_DEBUG=1, corkweb run
@@ -107,7 +112,7 @@ class App(RouteGroup):
         self._frozen = False
         self._options: ResponseOptions | None = None
         self._server: Server | None = None
-        self.api = typed.Api(self, title, version, openapi, json_option, json_default)
+        self.api = typed.Api(self, title, version, openapi, docs, json_option, json_default)
         # Running: the connection class; the access log swaps in a subclass.
         self._protocol_class: type[HTTPConnection] = HTTPConnection
         # Scaling out (docs/scaling.md): pub/sub across processes, proxies.

@@ -166,3 +166,25 @@ def test_no_document_unless_asked() -> None:
 
     with TestClient(app) as client:
         assert client.get("/openapi.json").status_code == 404
+
+
+def test_docs_page_and_assets_are_served_locally() -> None:
+    app = App(templates=None, title="Shop <1>", docs="/docs")
+
+    @app.get("/ping")
+    def ping() -> str:
+        return "pong"
+
+    with TestClient(app) as client:
+        page = client.get("/docs")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "Shop &lt;1&gt;" in page.text and "<script>" not in page.text
+        assert "http" not in page.text  # every file comes from this server
+        start = client.get("/docs/start.js")
+        assert '"/openapi.json"' in start.text
+        js = client.get("/docs/swagger-ui-bundle.js")
+        assert js.status_code == 200 and len(js.content) > 100_000
+        assert js.headers["content-type"].startswith(("text/javascript", "application/javascript"))
+        assert client.get("/docs/swagger-ui.css").headers["content-type"].startswith("text/css")
+        assert "/ping" in client.get("/openapi.json").json()["paths"]
+        assert "/docs" not in client.get("/openapi.json").json()["paths"]

@@ -71,13 +71,18 @@ def prepare(fn: Callable[..., Any], method: str, path: str, options: dict[str, A
 
 class Api:
     """The typed side of an App: the encoder of returned values, the typed routes, and the
-    OpenAPI document's settings (``App(title=, version=, openapi=)``)."""
+    OpenAPI settings (``App(title=, version=, openapi=, docs=)``): the routes serving the
+    document and the documentation page are registered here, when the App is created."""
 
     def __init__(self, app: Any, title: str, version: str, openapi_url: str | None,
-                 json_option: int | None, json_default: Callable[[Any], Any] | None) -> None:
+                 docs_url: str | None, json_option: int | None,
+                 json_default: Callable[[Any], Any] | None) -> None:
         self.title = title
         self.version = version
+        if docs_url and not openapi_url:
+            openapi_url = "/openapi.json"  # the page needs the document
         self.openapi_url = openapi_url
+        self.docs_url = docs_url
         self.dumps = app_encoder(json_option, json_default)
         self.default_json = json_option is None and json_default is None
         self.routes: dict[int, TypedRoute | None] = {}  # id(route spec) -> its typed route
@@ -86,6 +91,10 @@ class Api:
             from .openapi import document_handler
 
             app.get(openapi_url, document_handler(app), include_in_schema=False)
+        if docs_url and openapi_url:
+            from .docs_ui import register_docs
+
+            register_docs(app, docs_url, openapi_url, title)
 
     def typed_route(self, spec: Any) -> TypedRoute | None:
         """The typed route of a registration (planned on first use), or None if classic."""
