@@ -282,6 +282,13 @@ class _HeldTransport:
         return getattr(self._transport, name)
 
 
+# _ENDING: ``send`` and ``throw`` drop their locals holding exceptions before the exception
+# leaves. An exception whose traceback includes a frame that holds it in a local is a reference
+# cycle (exception -> traceback -> frame -> local -> exception), and the handler's finished
+# frames, with the request, the response and its body, would hang on it until a garbage
+# collection: memory held after every async request.
+
+
 class CorkedStep(Coroutine[Any, Any, None]):
     """Drives a handler's coroutine so that every step runs inside a cork scope (rule 2).
 
@@ -301,11 +308,12 @@ class CorkedStep(Coroutine[Any, Any, None]):
     def send(self, value: Any) -> Any:
         conn = self._conn
         prev = conn.cork()
+        ending: BaseException | None = None
         try:
             try:
                 return self._coro.send(value)
             except (StopIteration, asyncio.CancelledError) as exc:
-                ending: BaseException = exc
+                ending = exc
                 failure: Exception | None = None
             except Exception as exc:
                 ending, failure = StopIteration(), exc
@@ -313,26 +321,31 @@ class CorkedStep(Coroutine[Any, Any, None]):
             # whose errors must not be chained to this one ("During handling of the above
             # exception...") in the logs.
             self._owner.step_done(failure)
+            failure = None  # see _ENDING
             raise ending
         finally:
+            ending = None  # see _ENDING
             conn.uncork(prev)
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
         conn = self._conn
         prev = conn.cork()
+        ending: BaseException | None = None
         try:
             try:
                 if val is None and tb is None:
                     return self._coro.throw(typ)
                 return self._coro.throw(typ, val, tb)  # pragma: no cover - legacy 3-arg form
             except (StopIteration, asyncio.CancelledError) as exc:
-                ending: BaseException = exc
+                ending = exc
                 failure: Exception | None = None
             except Exception as exc:
                 ending, failure = StopIteration(), exc
             self._owner.step_done(failure)  # outside the except blocks, as in send()
+            failure = None  # see _ENDING
             raise ending
         finally:
+            ending = typ = val = tb = None  # see _ENDING: ``typ`` is the thrown exception
             conn.uncork(prev)
 
     def close(self) -> None:

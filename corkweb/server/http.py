@@ -109,6 +109,7 @@ class HTTPConnection(CorkedProtocol):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         super().connection_lost(exc)
+        self._parser.release()
         state = self.state
         state.connections.discard(self)
         if state.draining and state.on_empty is not None and not state.on_empty.done():
@@ -296,6 +297,12 @@ class HTTPConnection(CorkedProtocol):
             self._handler_failed(exc, res)
         elif res._state != DONE and not res._has_continuation():
             self._unanswered(res, "finished")
+        body_error = res._body_error
+        if body_error is not None:
+            # The handler is over; the body error it awaited keeps a traceback through the
+            # handler's frames, which hold ``res``: a cycle that would keep the response and
+            # its body for the garbage collector. Nobody reads that traceback any more.
+            body_error.__traceback__ = None
         if self._current is None and (self._queue or self._final_error or self._close_after):
             self._advance()
 
@@ -570,7 +577,9 @@ class HTTPConnection(CorkedProtocol):
         out, self._out = self._out, []
         self._out_size = 0
         self._closed = True  # this object never writes again
-        self._parser.close()
+        self._parser.release()
+        self._current = self._reading = None  # the upgrade's response: a cycle through res
+        self._queue = None
         return self.transport, out, self._read_paused
 
     def shutdown(self) -> None:

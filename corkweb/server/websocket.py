@@ -207,6 +207,11 @@ class WebSocketConnection(CorkedProtocol):
                 timer.cancel()
         self._timer = self._close_timer = None
         self._closed_callback(1006, "")
+        # Break the cycles through this connection (parser <-> sink, ws <-> connection) so
+        # that it goes with its last reference: the ``ws`` the application may keep still
+        # works (its sends return DROPPED), but no longer holds the parser and its buffers.
+        self._parser.release()
+        del self.ws
         state = self.state
         state.connections.discard(self)
         if state.draining and state.on_empty is not None and not state.on_empty.done():

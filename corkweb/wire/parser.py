@@ -156,6 +156,15 @@ class RequestParser:
         """Stop parsing: every later ``feed`` is ignored (the connection is being closed)."""
         self._closed = True
 
+    def release(self) -> None:
+        """The connection is gone: close, and drop llhttp and the sink. Both point back here
+        (llhttp calls this object, this object calls the sink), so keeping them would leave
+        the connection and what hangs off it to the garbage collector instead of freeing it
+        by reference counting the moment it ends. Not to be called from inside ``feed``."""
+        self._closed = True
+        del self._parser
+        del self._sink
+
     @property
     def closed(self) -> bool:
         """True once a request that ends the connection was parsed; later bytes are ignored."""

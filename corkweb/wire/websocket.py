@@ -303,6 +303,12 @@ class FrameParser:
         #: Set once a close frame was parsed: nothing after it is read (§5.5.1).
         self.closed = False
 
+    def release(self) -> None:
+        """The connection is gone: stop, and drop the sink, which points back to this parser
+        (so that the connection is freed by reference counting, not by a collection)."""
+        self.closed = True
+        del self._sink
+
     def feed(self, data: bytes) -> None:
         """Parse ``data``; call the sink for every complete event; raise WebSocketError."""
         if self._need:
@@ -464,6 +470,12 @@ class DeflateParser:
         self._parts = bytearray()  # text is kept UTF-8 encoded: see FrameParser._data_frame
         self._size = 0
         self.closed = False
+
+    def release(self) -> None:
+        """The connection is gone: stop, and drop the sink, which points back to this parser
+        (so that the connection is freed by reference counting, not by a collection)."""
+        self.closed = True
+        del self._sink
 
     def feed(self, data: bytes) -> None:
         if self.closed:
