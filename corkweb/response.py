@@ -623,4 +623,5 @@ class Response(StreamWriter, BodyReader):
 
     # The async handler's driver (CorkedStep) reports here, inside its last cork scope.
     def step_done(self, exc: BaseException | None) -> None:
+        """The server's interface: the handler's coroutine ended (``exc`` if it failed)."""
         self._conn.handler_finished(self, exc)

@@ -43,47 +43,61 @@ class RouteGroup:
 
     def route(self, method: str, path: str, handler: Callable[..., Any] | None = None, *,
               name: str | None = None, **options: Any) -> Any:
+        """Register ``handler`` for ``method`` at ``prefix + path``, behind the group's
+        middleware; a decorator without ``handler``. Returns the handler."""
         return self.app.route(method, self.prefix + path, handler, name=name,
                               middlewares=self.middlewares, **typed.group_options(self, options))
 
     def get(self, path: str, handler: Callable[..., Any] | None = None, *,
             name: str | None = None, **options: Any) -> Any:
+        """``@app.get("/users/:id")`` or ``app.get("/users/:id", handler)``: ``handler(res,
+        req)`` answers GET at ``path`` (``:name`` is one segment, ``*`` the rest). ``name``
+        is for ``app.url_for``. Returns the handler. HEAD is answered by the GET route."""
         return self.route("GET", path, handler, name=name, **options)
 
     def post(self, path: str, handler: Callable[..., Any] | None = None, *,
              name: str | None = None, **options: Any) -> Any:
+        """Register ``handler`` for POST at ``path``; a decorator without ``handler``."""
         return self.route("POST", path, handler, name=name, **options)
 
     def put(self, path: str, handler: Callable[..., Any] | None = None, *,
             name: str | None = None, **options: Any) -> Any:
+        """Register ``handler`` for PUT at ``path``; a decorator without ``handler``."""
         return self.route("PUT", path, handler, name=name, **options)
 
     def delete(self, path: str, handler: Callable[..., Any] | None = None, *,
                name: str | None = None, **options: Any) -> Any:
+        """Register ``handler`` for DELETE at ``path``; a decorator without ``handler``."""
         return self.route("DELETE", path, handler, name=name, **options)
 
     def patch(self, path: str, handler: Callable[..., Any] | None = None, *,
               name: str | None = None, **options: Any) -> Any:
+        """Register ``handler`` for PATCH at ``path``; a decorator without ``handler``."""
         return self.route("PATCH", path, handler, name=name, **options)
 
     def options(self, path: str, handler: Callable[..., Any] | None = None, *,
                 name: str | None = None, **options: Any) -> Any:
+        """Register ``handler`` for OPTIONS at ``path``; a decorator without ``handler``."""
         return self.route("OPTIONS", path, handler, name=name, **options)
 
     def head(self, path: str, handler: Callable[..., Any] | None = None, *,
              name: str | None = None, **options: Any) -> Any:
+        """Register ``handler`` for HEAD at ``path``; a decorator without ``handler``."""
         return self.route("HEAD", path, handler, name=name, **options)
 
     def connect(self, path: str, handler: Callable[..., Any] | None = None, *,
                 name: str | None = None, **options: Any) -> Any:
+        """Register ``handler`` for CONNECT at ``path``; a decorator without ``handler``."""
         return self.route("CONNECT", path, handler, name=name, **options)
 
     def trace(self, path: str, handler: Callable[..., Any] | None = None, *,
               name: str | None = None, **options: Any) -> Any:
+        """Register ``handler`` for TRACE at ``path``; a decorator without ``handler``."""
         return self.route("TRACE", path, handler, name=name, **options)
 
     def any(self, path: str, handler: Callable[..., Any] | None = None, *,
             name: str | None = None, **options: Any) -> Any:
+        """Register ``handler`` for every method at ``path`` (a method route wins over it)."""
         return self.route("ANY", path, handler, name=name, **options)
 
     # -- WebSocket ------------------------------------------------------------------------

@@ -24,7 +24,7 @@ sleep). On exit it drains like a real shutdown and runs the app's shutdown hooks
 starts serving once and is then frozen: build a new app for each server.
 
 ``httpx`` and ``websockets`` are needed only by :class:`TestClient` (``pip install
-corkweb[test]``); they are imported when a client is created.
+"corkweb[testing]"``); they are imported when a client is created.
 """
 
 from __future__ import annotations

@@ -198,7 +198,8 @@ class WebSocketRoute:
         """The GET handler of the route: validate the handshake, then upgrade or reject.
 
         Without an ``upgrade`` behaviour, what the route's middleware returned (``data``)
-        becomes ``ws.get_user_data()``."""
+        becomes ``ws.get_user_data()``; without middleware, the route parameters do
+        (``{"room": "lobby"}`` for ``/chat/:room``), or ``None`` if it has none."""
         if not any(name == b"upgrade" for name, _ in _lower_names(req.headers)):
             raise HTTPError(426, "this URL is a WebSocket endpoint",
                             headers=[("upgrade", "websocket")])
@@ -207,6 +208,8 @@ class WebSocketRoute:
         res._ws_context = self
         res._ws_handshake = handshake
         if self.upgrade is None:
+            if data is None:
+                data = dict(req.params) or None
             res.upgrade(handshake.key, None, handshake.extensions, self, data)
             return None
         return self.upgrade(res, req, self)
@@ -342,6 +345,7 @@ class WebSocket:
         return True
 
     def unsubscribe(self, topic: str) -> bool:
+        """Leave ``topic``; False if this socket was not subscribed to it."""
         if topic not in self._topics:
             return False
         self._topics.remove(topic)
@@ -360,12 +364,15 @@ class WebSocket:
                 conn.uncork(prev)
 
     def is_subscribed(self, topic: str) -> bool:
+        """Whether this socket is subscribed to ``topic``."""
         return topic in self._topics
 
     def get_topics(self) -> list[str]:
+        """The topics this socket is subscribed to."""
         return list(self._topics)
 
     def for_each_topic(self, callback: Callable[[str], Any]) -> None:
+        """Call ``callback(topic)`` for each topic of this socket (socketify's form)."""
         for topic in list(self._topics):
             callback(topic)
 
@@ -386,7 +393,8 @@ class WebSocket:
     # -- information ----------------------------------------------------------------------
 
     def get_user_data(self) -> Any:
-        """What ``res.upgrade(..., user_data)`` attached."""
+        """What ``res.upgrade(..., user_data)`` attached; without an ``upgrade`` behaviour, what
+        the route's middleware returned, else the route parameters (``{"room": "lobby"}``)."""
         return self._user_data
 
     def get_buffered_amount(self) -> int:
@@ -394,6 +402,7 @@ class WebSocket:
         return int(self._conn.buffered_amount())
 
     def get_remote_address(self) -> str | None:
+        """The client's address (the forwarded one behind a trusted proxy), or None."""
         return self._conn.remote_address()
 
     def get_protocol(self) -> str | None:

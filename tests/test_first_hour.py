@@ -315,3 +315,43 @@ def test_a_middleware_that_returns_none_without_answering_is_named(
     assert r.text.startswith(f"500 Internal Server Error: middleware {name}")
     assert "test_first_hour.py:" in r.text and "stopped the chain without answering" in r.text
     assert f"middleware {name}" in caplog.text and "handler for" not in caplog.text
+
+
+# -- the WebSocket guide's chat, as written -------------------------------------------------------
+
+
+def test_the_websocket_guides_chat_works_as_written() -> None:
+    """docs/websockets.md: the decorator chat reads the room from ``ws.get_user_data()``
+    without an upgrade behaviour: the route parameters are the default user data."""
+    from test_docs import page_blocks
+
+    namespace: dict[str, Any] = {"__name__": "chat_guide"}
+    for block, _ in page_blocks("websockets.md")[:2]:
+        exec(compile(block, "websockets.md", "exec"), namespace)
+    app = namespace["app"]
+
+    async def chat(port: int) -> list[Any]:
+        url = f"ws://127.0.0.1:{port}/chat/"
+        async with websockets.connect(url + "lobby") as ada, \
+                websockets.connect(url + "lobby") as bob, \
+                websockets.connect(url + "kitchen") as cid:
+            await ada.send("hello lobby")
+            heard = [await asyncio.wait_for(bob.recv(), 5)]
+            await cid.send("hello kitchen")  # nobody else in that room
+            await bob.send("hi ada")
+            heard.append(await asyncio.wait_for(ada.recv(), 5))
+            return heard
+
+    with TestServer(app) as server:
+        assert asyncio.run(chat(server.port)) == ["hello lobby", "hi ada"]
+
+
+def test_a_small_testing_extra_for_users_app_tests() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    root = Path(__file__).resolve().parent.parent
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    assert sorted(req.split(">")[0] for req in extras["testing"]) == [
+        "httpx", "pytest", "websockets"]
+    guide = (root / "docs" / "testing.md").read_text()
+    assert 'pip install "corkweb[testing]"' in guide
