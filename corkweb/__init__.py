@@ -26,6 +26,7 @@ from .middleware import middleware
 from .middleware.compression import Compression
 from .middleware.cors import CORS
 from .middleware.csrf import CSRF
+from .middleware.ratelimit import RateLimit, RedisRateLimit
 from .middleware.request_id import RequestID
 from .middleware.security import SecurityHeaders
 from .middleware.sessions import Session, Sessions, get_session
@@ -96,4 +97,6 @@ __all__ = [
     "CSRF",
     "RequestID",
     "SecurityHeaders",
+    "RateLimit",
+    "RedisRateLimit",
 ]

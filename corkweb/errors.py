@@ -28,6 +28,7 @@ __all__ = [
     "ExpectationFailed",
     "UnprocessableContent",
     "RequestValidationError",
+    "TooManyRequests",
     "RequestHeaderFieldsTooLarge",
     "InternalServerError",
     "ServiceUnavailable",
@@ -156,6 +157,12 @@ class RequestValidationError(UnprocessableContent):
             message = f"{where}: {first['msg']}" if count == 1 else (
                 f"{count} request inputs are invalid; first {where}: {first['msg']}")
         super().__init__(message)
+
+
+class TooManyRequests(_FixedStatus):
+    """429: a rate limit was exceeded (RFC 6585 §4); give ``retry-after`` in ``headers``."""
+
+    status = 429
 
 
 class RequestHeaderFieldsTooLarge(_FixedStatus):
