@@ -206,10 +206,11 @@ class RedisRateLimit(_Limiter):
         except ImportError:  # pragma: no cover - depends on the environment
             raise ImportError("RedisRateLimit needs the redis package: "
                               "pip install 'corkweb[redis]'") from None
-        self.url = url or redis_url_from_environment()
-        if not self.url:
+        found = url or redis_url_from_environment()
+        if not found:
             raise ValueError("RedisRateLimit needs a Redis URL: url='redis://host:6379/0', or "
                              f"set {ENV_REDIS} (or CORKWEB_PUBSUB to a Redis URL)")
+        self.url: str = found
         self.prefix = prefix + self.name + ":"
         self.fail_open = fail_open
         self.timeout = timeout
