@@ -25,6 +25,7 @@ from .errors import (
 from .middleware import middleware
 from .middleware.compression import Compression
 from .middleware.cors import CORS
+from .middleware.auth import APIKeyAuth, BasicAuth, BearerAuth, JWTAuth
 from .middleware.csrf import CSRF
 from .middleware.ratelimit import RateLimit, RedisRateLimit
 from .middleware.request_id import RequestID
@@ -99,4 +100,8 @@ __all__ = [
     "SecurityHeaders",
     "RateLimit",
     "RedisRateLimit",
+    "BasicAuth",
+    "BearerAuth",
+    "APIKeyAuth",
+    "JWTAuth",
 ]
