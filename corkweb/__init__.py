@@ -23,9 +23,9 @@ from .errors import (
     Unauthorized,
 )
 from .middleware import middleware
+from .middleware.auth import APIKeyAuth, BasicAuth, BearerAuth, JWTAuth
 from .middleware.compression import Compression
 from .middleware.cors import CORS
-from .middleware.auth import APIKeyAuth, BasicAuth, BearerAuth, JWTAuth
 from .middleware.csrf import CSRF
 from .middleware.ratelimit import RateLimit, RedisRateLimit
 from .middleware.request_id import RequestID
