@@ -9,10 +9,11 @@ awaits the whole body and answers its length. Then, one connection at a time:
   and the client closes;
 * ``--count`` **completed** uploads: the whole body, the answer read, the connection closed.
 
-After each batch it prints the server's RSS (``VmRSS``), then asks the server to run
-``gc.collect()`` (``GET /__gc``) and prints the RSS again: memory that only a collection gives
-back was held by reference cycles. ``--gc off`` disables the automatic collector in the server
-(only reference counting frees anything), ``--gc on`` (the default) leaves it as Python ships it.
+Each batch gets a fresh server. After it, the script prints the server's RSS (``VmRSS``), then
+asks the server to run ``gc.collect()`` (``GET /__gc``) and prints the RSS again: memory that
+only a collection gives back was held by reference cycles. ``--gc off`` disables the automatic
+collector in the server (only reference counting frees anything), ``--gc on`` (the default)
+leaves it as Python ships it.
 Not part of the test suite; ``tests/test_memory.py`` asserts the same property in-process.
 """
 
@@ -82,16 +83,8 @@ def upload_head(size: int) -> bytes:
             b"content-length: %d\r\nconnection: close\r\n\r\n" % size)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--count", type=int, default=1000)
-    ap.add_argument("--size", type=int, default=8, help="MiB per upload")
-    ap.add_argument("--gc", choices=("on", "off"), default="on")
-    ap.add_argument("--serve", metavar="PORT_FILE", help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.serve:
-        serve(args.serve, args.gc)
-        return 0
+def run_batch(kind: str, args: argparse.Namespace) -> None:
+    """One fresh server, ``args.count`` uploads of one kind, RSS before and after."""
     port_file = f"/tmp/corkweb-memory-{os.getpid()}.port"
     proc = subprocess.Popen([sys.executable, "-m", "benchmarks.memory_release", "--serve",
                              port_file, "--gc", args.gc])
@@ -105,32 +98,43 @@ def main() -> int:
             port = int(f.read())
         size = args.size * MiB
         body = b"x" * size
-        start = rss_mib(proc.pid)
-        print(f"server RSS at start: {start:.1f} MiB (automatic gc {args.gc})")
-        for kind in ("aborted", "completed"):
-            before = rss_mib(proc.pid)
-            t0 = time.monotonic()
-            for _ in range(args.count):
-                if kind == "aborted":
-                    with socket.create_connection(("127.0.0.1", port)) as s:
-                        s.sendall(upload_head(size) + body[:-1])
-                else:
-                    answer = request(port, upload_head(size) + body)
-                    assert answer.endswith(str(size).encode()), answer[:200]
-            # Let the server take in the last close (connection_lost) before measuring.
-            request(port, b"GET /missing HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-            time.sleep(0.5)
-            after = rss_mib(proc.pid)
-            request(port, b"GET /__gc HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-            collected = rss_mib(proc.pid)
-            print(f"{args.count} {kind} {args.size} MiB uploads in {time.monotonic() - t0:.1f}s: "
-                  f"RSS {before:.1f} -> {after:.1f} MiB ({after - before:+.1f}); "
-                  f"after gc.collect() {collected:.1f} MiB")
+        before = rss_mib(proc.pid)
+        t0 = time.monotonic()
+        for _ in range(args.count):
+            if kind == "aborted":
+                with socket.create_connection(("127.0.0.1", port)) as s:
+                    s.sendall(upload_head(size) + body[:-1])
+            else:
+                answer = request(port, upload_head(size) + body)
+                assert answer.endswith(str(size).encode()), answer[:200]
+        # Let the server take in the last close (connection_lost) before measuring.
+        request(port, b"GET /missing HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        time.sleep(0.5)
+        after = rss_mib(proc.pid)
+        request(port, b"GET /__gc HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        collected = rss_mib(proc.pid)
+        print(f"{args.count} {kind} {args.size} MiB uploads in {time.monotonic() - t0:.1f}s "
+              f"(automatic gc {args.gc}): RSS {before:.1f} -> {after:.1f} MiB "
+              f"({after - before:+.1f}); after gc.collect() {collected:.1f} MiB", flush=True)
     finally:
         proc.terminate()
         proc.wait(20)
         if os.path.exists(port_file):
             os.unlink(port_file)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--count", type=int, default=1000)
+    ap.add_argument("--size", type=int, default=8, help="MiB per upload")
+    ap.add_argument("--gc", choices=("on", "off"), default="on")
+    ap.add_argument("--serve", metavar="PORT_FILE", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        serve(args.serve, args.gc)
+        return 0
+    for kind in ("aborted", "completed"):
+        run_batch(kind, args)
     return 0
 
 

@@ -103,3 +103,46 @@ def test_failing_on_start_hook_aborts_with_a_clear_message(tmp_path) -> None:
                           env=env, timeout=20)
     assert proc.returncode != 0
     assert "on_start hook failed" in proc.stderr and "database unreachable" in proc.stderr
+
+
+def test_a_request_sent_on_an_idle_connection_during_the_drain_is_answered() -> None:
+    """The drain starts while a keep-alive connection is idle; its client sends one more
+    request (one already on the wire, in practice): it is answered with connection: close,
+    then the connection closes; a connection that stays quiet is closed after drain_idle."""
+    import asyncio
+
+    from corkweb import App, Limits
+
+    app = App(templates=None, limits=Limits(drain_idle=5.0))
+
+    @app.get("/")
+    def home(res, req):
+        res.end("ok")
+
+    async def main() -> None:
+        port = (await app.start("127.0.0.1", 0))[0][1]
+        request = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n"
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        quiet_reader, quiet_writer = await asyncio.open_connection("127.0.0.1", port)
+        for w in (writer, quiet_writer):
+            w.write(request)
+        for r in (reader, quiet_reader):
+            head = await r.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200") and b"connection: close" not in head
+            assert await r.readexactly(2) == b"ok"
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        stopping = asyncio.ensure_future(app.stop(timeout=10))
+        await asyncio.sleep(0)  # the drain has begun: both connections are idle
+        assert not stopping.done()
+        writer.write(request)
+        answer = await reader.read()  # until the server closes
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and answer.endswith(b"\r\n\r\nok")
+        assert b"connection: close\r\n" in answer
+        assert await quiet_reader.read() == b""  # closed by the server once quiet
+        await stopping
+        assert 5.0 <= loop.time() - started < 9.0  # drain_idle, not the drain timeout
+        for w in (writer, quiet_writer):
+            w.close()
+
+    asyncio.run(main())

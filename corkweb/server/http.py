@@ -583,12 +583,23 @@ class HTTPConnection(CorkedProtocol):
         return self.transport, out, self._read_paused
 
     def shutdown(self) -> None:
-        """Graceful shutdown: close now if idle, else after the response in flight."""
+        """Graceful shutdown: close after the response in flight, or, if idle, once it has
+        stayed quiet for ``drain_idle`` seconds.
+
+        An idle keep-alive connection is not closed at once: its client may have sent a
+        request that is still on the wire or in the socket buffer, and closing would lose it
+        (under load, every connection has one in flight). It is read on; what arrives is
+        answered with ``connection: close`` (``draining``) and the connection then closes.
+        """
         self.draining = True
         if self._current is None and self._phase == IDLE:
-            self.close_transport()
+            self.loop.call_later(self.state.limits.drain_idle, self._close_if_idle)
         else:
             self._close_after = True
+
+    def _close_if_idle(self) -> None:
+        if not self._closed and self._current is None and self._phase == IDLE:
+            self.close_transport()
 
 
 class _Detached:

@@ -2,8 +2,9 @@
 
 ``Server`` binds sockets and serves connections with a handler; ``run`` owns a whole process:
 it creates the loop (uvloop where available), runs the start hooks, serves until SIGINT or
-SIGTERM, drains (stop accepting, let in-flight requests finish within ``drain_timeout``, close
-idle keep-alive connections at once), runs the shutdown hooks and returns. Nothing polls: an
+SIGTERM, drains (stop accepting, let in-flight requests finish within ``drain_timeout``, read
+idle keep-alive connections for ``drain_idle`` more seconds, answering what arrives with
+``connection: close``), runs the shutdown hooks and returns. Nothing polls: an
 idle server sleeps in the loop's selector and uses no CPU.
 """
 

@@ -38,6 +38,9 @@ class Limits:
     max_connections: int = 10_000
     #: Seconds a graceful shutdown waits for in-flight requests before closing them.
     drain_timeout: float = 10.0
+    #: Seconds an idle keep-alive connection is still read once a graceful shutdown began: a
+    #: request already on its way is answered (with ``connection: close``), then it closes.
+    drain_idle: float = 1.0
     #: Longest time a client may read nothing while a response waits to be sent; then the
     #: connection is dropped (memory is bounded anyway; this frees the connection itself).
     send_timeout: float = 60.0
