@@ -332,16 +332,16 @@ class App(RouteGroup):
         if route is None:
             hit = self._router.lookup(method, path)
             if hit is None:
-                req._route = None  # req.route: nothing matched
+                req.matched = None  # req.route: nothing matched
                 self._router.match(method, path)  # raises NotFound or MethodNotAllowed
                 raise AssertionError("Router.lookup and Router.match disagree")  # pragma: no cover
-            route, req._params, req._values = hit
-            req._route = route  # req.route reads the pattern only when asked
+            route, req.route_params, req.route_values = hit
+            req.matched = route  # req.route reads the pattern only when asked
         entry = route.handler
         result = entry.call(res, req)
         if entry.is_async:
             return self._async_route(result, res, req, route)
-        if req._yield and not res.has_responded():
+        if req.yield_requested and not res.has_responded():
             return self._fall_through(res, req, route)
         if result is not None and result is not res:  # PERF: two identity tests when it ended
             return self.api.returned(result, res, entry.status)
@@ -351,7 +351,7 @@ class App(RouteGroup):
         result = await coro
         if result is not None and result is not res:
             result = self.api.returned(result, res, route.handler.status)
-        if req._yield and not res.has_responded():
+        if req.yield_requested and not res.has_responded():
             result = self._fall_through(res, req, route)
             if asyncio.iscoroutine(result):
                 result = await result
@@ -364,13 +364,13 @@ class App(RouteGroup):
             if not seen:
                 seen = match.route is after
                 continue
-            req._yield = False
-            req._set_match(match.params, match.values, match.route)
+            req.yield_requested = False
+            req.set_match(match.params, match.values, match.route)
             entry = match.route.handler
             result = entry.call(res, req)
             if entry.is_async:
                 return self._async_route(result, res, req, match.route)
-            if not req._yield or res.has_responded():
+            if not req.yield_requested or res.has_responded():
                 return result
         raise errors.NotFound(f"no route for {req.path}")
 

@@ -1,26 +1,21 @@
-"""Reading the request body: ``res.get_data()``, ``res.on_data``, and the typed helpers.
+"""Typed readers of the request body: text, JSON, urlencoded forms (``res.get_json()``...).
 
-The body belongs to the response object, as in socketify.py, because reading it is tied to the
-connection: the connection feeds chunks in as they are parsed (``_feed``/``_feed_end``), and
-``100 Continue`` is sent the first time a handler asks for the body. A chunk that arrives before
-anyone reads is kept, so awaiting something before ``get_data()`` never loses body bytes
-(socketify's issue #207).
+They sit on the exchange's body intake (``corkweb/server/intake.py``: chunks fed by the
+connection, ``get_data``/``on_data``) and add decoding and its errors: 400 for a body that does
+not decode, 415 for JSON sent under another content type.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from .errors import BadRequest, CorkwebError, UnsupportedMediaType
+from .errors import BadRequest, ClientDisconnected, UnsupportedMediaType
 
-__all__ = ["BodyReader", "ClientDisconnected", "is_json_media_type"]
+if TYPE_CHECKING:
+    import asyncio
 
-
-class ClientDisconnected(CorkwebError, ConnectionError):
-    """The client went away before the request body was complete."""
+__all__ = ["BodyReaders", "ClientDisconnected", "is_json_media_type"]
 
 
 def is_json_media_type(content_type: str | None) -> bool:
@@ -34,69 +29,14 @@ def is_json_media_type(content_type: str | None) -> bool:
                                            or subtype.endswith("+json"))
 
 
-class BodyReader:
-    """The body-reading half of :class:`corkweb.response.Response`."""
+class BodyReaders:
+    """``get_text``, ``get_json``, ``get_form_urlencoded`` for :class:`corkweb.Response`."""
 
-    # Set by Response.__init__ / the connection; declared here for the type checker.
-    _conn: Any
-    _req: Any
-    _body_done: bool
-    _close: bool
-    _continue_sent = False
-    _body: list[bytes] | None = None
-    _body_error: BaseException | None = None
-    _waiters: list[asyncio.Future[Any]] | None = None
-    _on_data: Callable[..., Any] | None = None
+    if TYPE_CHECKING:  # provided by the exchange
+        request: Any
+        options: Any
 
-    if TYPE_CHECKING:
-
-        def write_continue(self) -> Any: ...  # defined by Response
-
-
-    def on_data(self, handler: Callable[[Any, bytes, bool], Any]) -> BodyReader:
-        """Stream the body: ``handler(res, chunk, is_end)`` per chunk, ``is_end`` on the last.
-
-        Chunks that arrived before the handler was attached are delivered at once, so an
-        ``await`` before ``on_data`` never loses body bytes.
-        """
-        if self._on_data is not None or self._waiters is not None:
-            raise RuntimeError("the request body is already being read")
-        self._on_data = handler
-        self.write_continue()
-        pending, self._body = self._body, None
-        if pending:
-            for piece in pending:
-                handler(self, piece, False)
-        if self._body_done:
-            handler(self, b"", True)
-        elif self._body_error is not None:
-            raise self._body_error
-        return self
-
-    def get_data(self) -> asyncio.Future[bytes]:
-        """Await the whole body: ``body = await res.get_data()`` (``bytes``; socketify gave a
-        ``BytesIO``)."""
-        if self._on_data is not None:
-            raise RuntimeError("the request body is being streamed through on_data")
-        fut: asyncio.Future[bytes] = self._conn.loop.create_future()
-        if self._body_error is not None:
-            fut.set_exception(self._body_error)
-        elif self._body_done:
-            fut.set_result(self._joined_body())
-        else:
-            if self._waiters is None:
-                self._waiters = []
-            self._waiters.append(fut)
-            self.write_continue()
-        return fut
-
-    def _joined_body(self) -> bytes:
-        body = self._body
-        if body is None:
-            return b""
-        if len(body) != 1:
-            self._body = body = [b"".join(body)]
-        return body[0]
+        def get_data(self) -> asyncio.Future[bytes]: ...
 
     async def get_text(self, encoding: str = "utf-8") -> str:
         """The body decoded as text; undecodable bytes answer 400."""
@@ -115,7 +55,7 @@ class BodyReader:
         ``any_content_type=True`` parses whatever the content type says (for clients you
         know send JSON under another name).
         """
-        req = self._req
+        req = self.request
         if not any_content_type and (req.content_length or req.chunked):
             ctype = req.get_header("content-type")
             if not is_json_media_type(ctype):
@@ -126,7 +66,7 @@ class BodyReader:
         if not data:
             return None
         try:
-            return self._conn.options.json_loads(data)
+            return self.options.json_loads(data)
         except ValueError as exc:
             raise BadRequest(f"request body is not valid JSON: {exc}") from None
 
@@ -138,39 +78,3 @@ class BodyReader:
                                   errors="strict", max_num_fields=10_000))
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadRequest(f"invalid form body: {exc}") from None
-
-    # called by the connection -----------------------------------------------------------
-
-    def _feed(self, piece: bytes) -> None:
-        handler = self._on_data
-        if handler is not None:
-            handler(self, piece, False)
-        elif self._body is None:
-            self._body = [piece]
-        else:
-            self._body.append(piece)
-
-    def _feed_end(self) -> None:
-        self._body_done = True
-        handler = self._on_data
-        if handler is not None:
-            handler(self, b"", True)
-        waiters, self._waiters = self._waiters, None
-        if waiters:
-            body = self._joined_body()
-            for fut in waiters:
-                if not fut.done():
-                    fut.set_result(body)
-
-    def _fail_body(self, exc: BaseException) -> bool:
-        """The body cannot complete; returns True if a reader was told (it will answer)."""
-        self._body_error = exc
-        self._close = True
-        told = False
-        waiters, self._waiters = self._waiters, None
-        for fut in waiters or ():
-            if not fut.done():
-                fut.set_exception(exc)
-                told = True
-        return told
-

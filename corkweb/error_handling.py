@@ -57,7 +57,7 @@ def render_error(res: Any, req: Any, status: int, message: str,
     if report is not None:
         message = report.headline
         detail = report.traceback
-    res._clear_head()
+    res.clear_head()
     res.write_status(status)
     for name, value in headers or ():
         res.write_header(name, value)
@@ -87,7 +87,7 @@ def render_error(res: Any, req: Any, status: int, message: str,
 def render_problem(res: Any, exc: RequestValidationError) -> None:
     """Answer a validation failure as RFC 9457 ``application/problem+json`` (whatever the
     ``Accept`` header: API clients read it, and browsers show JSON well enough)."""
-    res._clear_head()
+    res.clear_head()
     res.write_status(exc.status)
     res.write_header("content-type", "application/problem+json")
     res.end(orjson.dumps({"type": "about:blank", "title": reason_phrase(exc.status),

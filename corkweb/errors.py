@@ -15,6 +15,7 @@ from typing import Any
 
 __all__ = [
     "CorkwebError",
+    "ClientDisconnected",
     "HTTPError",
     "BadRequest",
     "Unauthorized",
@@ -179,6 +180,10 @@ class ServiceUnavailable(_FixedStatus):
 
 class HTTPVersionNotSupported(_FixedStatus):
     status = 505
+
+
+class ClientDisconnected(CorkwebError, ConnectionError):
+    """The client went away before the request body was complete."""
 
 
 class ProtocolError(HTTPError):

@@ -344,9 +344,9 @@ class MultipartReader:
 
     def __init__(self, res: Any, *, max_parts: int = 1000, max_total: int | None = None,
                  max_head: int = 8 * KiB, high_water: int = 1 * MiB) -> None:
-        req = res._req
+        req = res.request
         boundary = boundary_of(req.get_header("content-type"))
-        limit = max_total if max_total is not None else res._conn.state.limits.max_body
+        limit = max_total if max_total is not None else res.limits.max_body
         if req.content_length is not None and req.content_length > limit:
             raise PayloadTooLarge(f"multipart body larger than {limit} bytes")
         self._res = res
@@ -362,20 +362,12 @@ class MultipartReader:
         self._current: Part | None = None
         self._pos = 0
         res.on_data(self._on_data)
-        # Registered as a body waiter so that the connection tells this reader when the body
-        # cannot complete (client gone, malformed chunking, body timeout): it fails the future.
-        sentinel = res._conn.loop.create_future()
-        sentinel.add_done_callback(self._on_body_failed)
-        if res._waiters is None:
-            res._waiters = [sentinel]
-        else:
-            res._waiters.append(sentinel)
+        # The connection tells this reader when the body cannot complete (client gone,
+        # malformed chunking, body timeout): no more chunks will come.
+        res.on_body_failed(self._on_body_failed)
 
-    def _on_body_failed(self, fut: asyncio.Future[Any]) -> None:
-        if fut.cancelled():
-            return
-        exc = fut.exception()
-        if exc is not None and self._error is None and not self._ended:
+    def _on_body_failed(self, exc: BaseException) -> None:
+        if self._error is None and not self._ended:
             self._error = exc
             self._wake()
 
@@ -422,7 +414,7 @@ class MultipartReader:
                 raise self._error
             if self._ended:
                 return None
-            self._waiter = self._res._conn.loop.create_future()
+            self._waiter = self._res.loop.create_future()
             await self._waiter
 
     async def _next_data(self, part: Part) -> bytes | None:

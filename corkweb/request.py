@@ -26,16 +26,20 @@ _STATIC = object()  # sentinel of Request._route: a static route (pattern == pat
 class Request(RequestHead):
     """The request head plus the route match; built by the parser, completed by the router."""
 
-    # Set by the router (parameters), by set_yield, and by the lazily built views (headers
-    # dict, cookies, query), which share one ``_cache`` dict created on first use. Class-level
-    # defaults: a request that needs none of them costs no assignment.
-    _params: dict[str, Any] | None = None
-    _values: tuple[Any, ...] = ()
-    _yield = False
+    # Class-level defaults: a request that needs none of these costs no assignment. The
+    # lazily built views (headers dict, cookies, query) share one ``_cache`` dict.
+    #: The route parameters by name, as the router matched them (``None``: no parameters).
+    route_params: dict[str, Any] | None = None
+    #: The same values in pattern order (``get_parameter(0)``).
+    route_values: tuple[Any, ...] = ()
+    #: Set by :meth:`set_yield`: the app passes the request to the next matching route.
+    yield_requested = False
     _cache: dict[str, Any] | None = None
-    # The matched Route for a dynamic route, None when nothing matched. A static route
-    # stores nothing: its pattern is the path itself (free for the common request).
-    _route: Any = _STATIC
+    _context: dict[str, Any] | None = None
+    #: What the router matched, set by the app: its Route for a dynamic route, ``None`` when
+    #: nothing matched. A static route stores nothing: its pattern is the path itself (free for
+    #: the common request). ``route`` reads the pattern from it.
+    matched: Any = _STATIC
     #: The request's id when the ``RequestID`` middleware runs (``X-Request-ID``), else None.
     request_id: str | None = None
 
@@ -116,41 +120,51 @@ class Request(RequestHead):
     def get_parameter(self, key: int | str, default: Any = None) -> Any:
         """A route parameter by name (``"id"`` for ``/users/:id``) or by position (``0``)."""
         if key.__class__ is str:  # PERF: by name is the common call: 0.4k instructions less
-            params = self._params
+            params = self.route_params
             return default if params is None else params.get(key, default)
         if isinstance(key, int):
-            values = self._values
+            values = self.route_values
             return values[key] if -len(values) <= key < len(values) else default
-        params = self._params
+        params = self.route_params
         return default if params is None else params.get(key, default)
 
     def get_parameters(self) -> list[Any]:
         """Route parameters in pattern order."""
-        return list(self._values)
+        return list(self.route_values)
 
     @property
     def params(self) -> dict[str, Any]:
         """Route parameters by name: ``{"id": "42"}`` (converted: ``:id<int>`` gives ``42``)."""
-        if self._params is None:
-            self._params = {}
-        return self._params
+        if self.route_params is None:
+            self.route_params = {}
+        return self.route_params
 
-    def _set_match(self, params: dict[str, Any], values: tuple[Any, ...],
-                   route: Any = None) -> None:
-        self._params = params
-        self._values = values
+    def set_match(self, params: dict[str, Any], values: tuple[Any, ...],
+                  route: Any = None) -> None:
+        """Set the route parameters (the router's match, by name and in order) and, when
+        given, the route that matched."""
+        self.route_params = params
+        self.route_values = values
         if route is not None:
-            self._route = _STATIC if route.regex is None else route
+            self.matched = _STATIC if route.regex is None else route
 
     @property
     def route(self) -> str | None:
         """The pattern of the route that matched, as registered: ``"/users/:id"`` for
         ``/users/42`` — never the raw path of a dynamic route, so metrics and traces keep a
         bounded set of names. ``None`` when no route matched (a 404 or 405)."""
-        route = self._route
+        route = self.matched
         if route is _STATIC:
             return self.path
         return None if route is None else str(route.path)
+
+    @property
+    def context(self) -> dict[str, Any]:
+        """A dict for middleware to attach values to this request (the ``Sessions``
+        middleware keeps the session here); created on first use."""
+        if self._context is None:
+            self._context = {}
+        return self._context
 
     # -- cookies --------------------------------------------------------------------------
 
@@ -178,8 +192,8 @@ class Request(RequestHead):
 
     def set_yield(self, value: bool = True) -> None:
         """Ask the router to pass this request to the next matching route."""
-        self._yield = bool(value)
+        self.yield_requested = bool(value)
 
     def get_yield(self) -> bool:
         """Whether :meth:`set_yield` asked to fall through to the next route."""
-        return self._yield
+        return self.yield_requested

@@ -1,15 +1,12 @@
 """``Response``: how a handler answers (``res`` in ``handler(res, req)``), and reads the body.
 
-Status, headers and cookies may be set in any order; the head is serialised once, when the
-first body byte or the end is written (DESIGN.md §1 rule 6). Everything a response writes goes
-to the connection's corker, so inside a handler — sync, or any step of an async one — the whole
-response leaves in one ``transport.write``.
-
-A response is in one of four states, and moves only forward::
-
-    PENDING --write/try_end--> STREAMING --end/try_end--> DONE
-    PENDING ----------------end---------------------------> DONE
-    any ----------------client goes away---------------> (aborted, writes are dropped)
+The exchange itself — phase, head, body framing, body intake, abort — is
+:class:`corkweb.server.exchange.Exchange`, which the connection talks to. ``Response`` adds
+socketify's surface on top: cookies, ``send``/``cork_send``/``cork_end``, ``redirect``,
+templates, typed body readers (text, JSON, forms, multipart), files, the WebSocket upgrade and
+the connection-level calls. Everything a response writes goes to the connection's corker, so
+inside a handler — sync, or any step of an async one — the whole response leaves in one
+``transport.write``.
 """
 
 from __future__ import annotations
@@ -19,31 +16,21 @@ import inspect
 import logging
 import os
 from collections.abc import Callable, Generator, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .body import BodyReader, ClientDisconnected
-from .errors import BadRequest
+from .body import BodyReaders
+from .errors import BadRequest, ClientDisconnected
 from .proxy import client_address, client_scheme
 from .redirects import check_location, unsafe_reason
-from .streaming import DONE, PENDING, STREAMING, StreamWriter
+from .server.exchange import ABORTED, DONE, PENDING, STREAMING, Exchange, Headers, Phase
 from .wire.cookies import cookie_line
-from .wire.writer import CONTINUE, header_line, status_line
 
-if TYPE_CHECKING:
-    from .request import Request
-
-__all__ = ["Response", "ResponseOptions", "ClientDisconnected", "PENDING", "STREAMING", "DONE"]
+__all__ = ["Response", "ResponseOptions", "ClientDisconnected", "Headers", "Phase",
+           "PENDING", "STREAMING", "DONE", "ABORTED"]
 
 log = logging.getLogger("corkweb.error")
 
-_OK = status_line(200)
-_TEXT = b"content-type: text/plain; charset=utf-8\r\n"
 _HTML = b"content-type: text/html; charset=utf-8\r\n"
-_JSON = b"content-type: application/json\r\n"
-_CLOSE = b"connection: close\r\n"
-_KEEP_ALIVE = b"connection: keep-alive\r\n"
-# Headers whose framing meaning corkweb owns (RFC 9112 §6): user values are not copied.
-_FRAMING = frozenset(("content-length", "transfer-encoding", "connection"))
 
 
 class ResponseOptions:
@@ -75,74 +62,16 @@ class ResponseOptions:
         self.proxies: Any = None
 
 
-class Response(StreamWriter, BodyReader):
-    """The answer to one request, bound to its connection."""
 
-    # PERF: no __slots__ here. Most fields of a response are used only by streaming, body
-    # reading or error paths; as class attributes they cost nothing until set, and __init__
-    # sets only what every response needs (saves 0.3 µs per request over setting all 24).
-    _on_aborted: Callable[..., Any] | None = None
-    _on_writable: Callable[..., Any] | None = None
-    _task: asyncio.Task[Any] | None = None
-    _upgrade: Any = None
-    _erroring = False
-    _before_head: list[Callable[[Response], Any]] | None = None
-    _on_finish: list[Callable[[Response], Any]] | None = None
-    #: True once the client went away before the response was complete.
-    aborted = False
-    #: The middleware that stopped its chain without answering (named in the 500 error).
-    stopped_by: str | None = None
+class Response(Exchange, BodyReaders):
+    """The answer to one request, bound to its connection (socketify's ``res``)."""
 
-    def __init__(self, conn: Any, req: Request) -> None:
-        self._conn = conn
-        self._req = req
-        self._state = PENDING
-        self._status = _OK
-        self._code = 200
-        self._headers: list[bytes] | None = None
-        self._ct = False
-        self._close = False
-        self._body_done = not (req.content_length or req.chunked)
-
-    def __repr__(self) -> str:
-        state = ("pending", "streaming", "done")[self._state]
-        return f"<Response {self._code} {state} for {self._req.method} {self._req.url}>"
+    #: The WebSocket route whose handshake this response may accept (``res.upgrade``).
+    upgrade_context: Any = None
+    #: That route's validated handshake, when the route checked it already.
+    upgrade_handshake: Any = None
 
     # -- status and headers ---------------------------------------------------------------
-
-    def write_status(self, status: int | str | bytes) -> Response:
-        """Set the status: ``404``, ``"404 Not Found"`` or ``"299 Custom Reason"``."""
-        if self._state != PENDING:
-            if self.aborted:
-                return self
-            raise RuntimeError("write_status() after the response head was sent")
-        line = status_line(status)
-        self._status = line
-        self._code = int(line[9:12])
-        return self
-
-    def write_header(self, name: str, value: str | bytes | int) -> Response:
-        """Add a header line (repeat the call for repeated fields such as ``link``).
-
-        ``content-type`` replaces the default one. ``content-length``, ``transfer-encoding``
-        and ``connection`` are corkweb's to write (a wrong one would desync the connection):
-        they are refused with ``ValueError``.
-        """
-        if self._state != PENDING:
-            if self.aborted:
-                return self
-            raise RuntimeError("write_header() after the response head was sent")
-        lname = name.lower() if isinstance(name, str) else name.decode("latin-1").lower()
-        if lname in _FRAMING:
-            raise ValueError(f"{name!r} is set by corkweb from the body and cannot be written")
-        if lname == "content-type":
-            self._ct = True
-        line = header_line(name, value)
-        if self._headers is None:
-            self._headers = [line]
-        else:
-            self._headers.append(line)
-        return self
 
     def write_headers(self, headers: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> Response:
         """``write_header`` for each item of a mapping or an iterable of pairs."""
@@ -165,60 +94,7 @@ class Response(StreamWriter, BodyReader):
         for key, val in {**(options or {}), **kwargs}.items():
             merged[key.lower().replace("-", "_")] = val
         line = cookie_line(name, value, **merged)
-        if self._state != PENDING:
-            if self.aborted:
-                return self
-            raise RuntimeError("set_cookie() after the response head was sent")
-        if self._headers is None:
-            self._headers = [line]
-        else:
-            self._headers.append(line)
-        return self
-
-    def _clear_head(self) -> None:
-        """Forget status, headers and cookies set so far (an error answer replaces them)."""
-        if self._state != PENDING:
-            raise RuntimeError("the response head was already sent")
-        self._status = _OK
-        self._code = 200
-        self._headers = None
-        self._ct = False
-
-    def write_header_lines(self, lines: Iterable[bytes]) -> Response:
-        """Add header lines already serialised by ``corkweb.wire.writer.header_line`` (checked
-        there, once): for middleware that adds the same headers to many responses.
-
-        PERF: ~0.2 µs for five lines against ~1 µs per ``write_header`` call, whose checks
-        run on every call."""
-        if self._state != PENDING:
-            if self.aborted:
-                return self
-            raise RuntimeError("write_header_lines() after the response head was sent")
-        if self._headers is None:
-            self._headers = list(lines)
-        else:
-            self._headers += lines
-        return self
-
-    def before_head(self, callback: Callable[[Response], Any]) -> Response:
-        """Call ``callback(res)`` just before the head is serialised (it may still add
-        headers or change the status): for middleware that decorates every response."""
-        if self._state != PENDING:
-            raise RuntimeError("before_head() after the response head was sent")
-        if self._before_head is None:
-            self._before_head = [callback]
-        else:
-            self._before_head.append(callback)
-        return self
-
-    def on_finish(self, callback: Callable[[Response], Any]) -> Response:
-        """Call ``callback(res)`` once the response is complete (all of it is queued for the
-        client): for logging and timing. Not called for an aborted response."""
-        if self._on_finish is None:
-            self._on_finish = [callback]
-        else:
-            self._on_finish.append(callback)
-        return self
+        return self.add_header_lines((line,))
 
     _background: Any = None
 
@@ -227,110 +103,10 @@ class Response(StreamWriter, BodyReader):
         ``corkweb/background.py`` for order, errors and shutdown."""
         from .background import schedule
 
-        self._background = schedule(self, self._req, self._background, fn, args, kwargs)
+        self._background = schedule(self, self.request, self._background, fn, args, kwargs)
         return self
-
-    @property
-    def status(self) -> int:
-        """The status code set so far (200 unless changed)."""
-        return self._code
-
-    def _run_before_head(self) -> None:
-        hooks, self._before_head = self._before_head, None
-        for hook in hooks or ():
-            hook(self)
-
-    def _finished(self) -> None:
-        hooks, self._on_finish = self._on_finish, None
-        for hook in hooks or ():
-            self._conn.call_user(hook, self)
-
-    def _head(self, framing: bytes, default_ct: bytes | None) -> bytes:
-        """Serialise the head once; ``framing`` is the content-length or chunked line."""
-        if self._before_head is not None:
-            self._run_before_head()
-        req = self._req
-        parts = [self._status, self._conn.state.date]
-        if self._headers is not None:
-            parts += self._headers
-        if default_ct is not None and not self._ct:
-            parts.append(default_ct)
-        conn = self._conn
-        if self._close or not req.keep_alive or conn.draining:
-            self._close = True
-            parts.append(_CLOSE)
-        elif req.version == "1.0":
-            parts.append(_KEEP_ALIVE)
-        parts.append(framing)
-        return b"".join(parts)
 
     # -- ending ---------------------------------------------------------------------------
-
-    def _encode(self, message: Any) -> tuple[bytes, bytes | None]:
-        cls = message.__class__
-        if cls is str:
-            return message.encode(), _TEXT
-        if cls is bytes:
-            return message, None
-        if message is None:
-            return b"", None
-        if isinstance(message, (bytes, bytearray, memoryview)):
-            return bytes(message), None
-        if isinstance(message, str):
-            return message.encode(), _TEXT
-        return self._conn.options.json_dumps(message), _JSON
-
-    def end(self, message: Any = b"", end_connection: bool = False) -> Response:
-        """Send ``message`` as the whole body (or the last part after ``write``) and finish.
-
-        ``str`` is sent as UTF-8 ``text/plain``; ``bytes`` as is; ``None`` as an empty body;
-        anything else (dict, list, dataclass, …) as JSON through orjson. Ending an aborted
-        response does nothing; ending a response twice raises ``RuntimeError``.
-        """
-        if self._state == DONE:
-            if self.aborted:
-                return self
-            raise RuntimeError("the response was already ended")
-        cls = message.__class__
-        if cls is str:
-            body, ctype = message.encode(), _TEXT
-        elif cls is bytes:
-            body, ctype = message, None
-        else:
-            body, ctype = self._encode(message)
-        if end_connection:
-            self._close = True
-        if self._state == STREAMING:
-            self._end_stream(body)
-            return self
-        if self._before_head is not None:
-            self._run_before_head()
-            if self._body_filter is not None:  # compression; set only with a hook (no cost)
-                body = self._body_filter(self, body, ctype)
-        code = self._code
-        req = self._req
-        conn = self._conn
-        if code < 200 or code == 204 or code == 304:
-            # No body and no Content-Length for these (RFC 9110 §6.4.1, §8.6).
-            data = self._head(b"\r\n", None)
-        elif (self._headers is None and not self._close and req.keep_alive
-              and req.version == "1.1" and not conn.draining):
-            # PERF: the common response — no extra headers, keep-alive — in one formatting
-            # operation instead of a parts list (1.2k instructions less per response).
-            data = b"%b%b%bcontent-length: %d\r\n\r\n%b" % (
-                self._status, conn.state.date, ctype or b"", len(body),
-                body if req.method != "HEAD" else b"",
-            )
-        else:
-            data = self._head(b"content-length: %d\r\n\r\n" % len(body), ctype)
-            if body and req.method != "HEAD":
-                data += body
-        self._state = DONE
-        conn.write(data)
-        conn.response_done(self)
-        if self._on_finish is not None:
-            self._finished()
-        return self
 
     def end_without_body(self, end_connection: bool = False) -> Response:
         """End with an empty body (socketify name)."""
@@ -345,7 +121,7 @@ class Response(StreamWriter, BodyReader):
         if inspect.iscoroutinefunction(callback):
             raise TypeError("res.cork() takes a synchronous callback; await inside the handler "
                             "instead (every step of an async handler is corked)")
-        if self.aborted:
+        if self.phase is ABORTED:
             return self
         conn = self._conn
         prev = conn.cork()
@@ -430,7 +206,7 @@ class Response(StreamWriter, BodyReader):
             raise RuntimeError("no template engine: no templates folder was found; create the "
                                "App with templates=<folder> or call app.template(engine)")
         if "request" not in context:
-            context["request"] = self._req
+            context["request"] = self.request
         if self._conn.options.render_async is not None:
             return self._render_async(render(what, context), status, headers)
         return self._send_html(render(what, context), status, headers)
@@ -452,50 +228,16 @@ class Response(StreamWriter, BodyReader):
                 self.write_status(status)
             if headers:
                 self.write_headers(headers)
-            if not self._ct:
-                self._ct = True
-                if self._headers is None:
-                    self._headers = [_HTML]
-                else:
-                    self._headers.append(_HTML)
-            return self.end(html)
+            return self.end(html, default_type=_HTML)
         finally:
             conn.uncork(prev)
 
-    def write_continue(self) -> Response:
-        """Send ``100 Continue`` to a client that asked for it (sent automatically on read)."""
-        if self._req.expect_continue and not self._continue_sent and self._state == PENDING:
-            self._continue_sent = True
-            self._conn.write(CONTINUE)
-        return self
-
-    def has_responded(self) -> bool:
-        """True once the response was ended (or the client went away)."""
-        return self._state == DONE
-
     # -- connection-level -----------------------------------------------------------------
 
-    def on_aborted(self, handler: Callable[[Response], Any]) -> Response:
-        """Call ``handler(res)`` if the client goes away before the response is complete."""
-        self._on_aborted = handler
+    def on_writable(self, handler: Callable[[Any, int], Any]) -> Response:
+        """Call ``handler(res, offset)`` when the client has read what was buffered."""
+        self.writable_handler = handler
         return self
-
-    def _abort(self) -> None:
-        """The connection was lost before this response was complete."""
-        self.aborted = True
-        was_done = self._state == DONE
-        self._state = DONE
-        self._fail_body(ClientDisconnected("the client closed the connection"))
-        if not was_done and self._on_aborted is not None:
-            self._conn.call_user(self._on_aborted, self)
-
-    def _has_continuation(self) -> bool:
-        """Whether something registered will finish this response later."""
-        return (
-            self._state == STREAMING or self._task is not None or self._waiters is not None
-            or self._on_data is not None or self._on_aborted is not None
-            or self._on_writable is not None or self._upgrade is not None
-        )
 
     def close(self) -> Response:
         """Close the connection at once (the response, if unfinished, is abandoned)."""
@@ -514,7 +256,7 @@ class Response(StreamWriter, BodyReader):
 
     def get_remote_address(self) -> str | None:
         """The client's IP (``None`` for a UNIX socket); behind a proxy, see docs/scaling.md."""
-        return client_address(self._conn, self._req)
+        return client_address(self._conn, self.request)
 
     def from_trusted_proxy(self) -> bool:
         """Whether the connection comes from one of the app's trusted proxies (whose
@@ -524,7 +266,7 @@ class Response(StreamWriter, BodyReader):
 
     def get_scheme(self) -> str:
         """``"https"`` or ``"http"`` as the client used it (behind a proxy: docs/scaling.md)."""
-        return client_scheme(self._conn, self._req)
+        return client_scheme(self._conn, self.request)
 
     def run_async(self, coro: Any) -> asyncio.Task[Any]:
         """Run ``coro`` as part of this response: corked steps, errors answered 500."""
@@ -558,36 +300,19 @@ class Response(StreamWriter, BodyReader):
         ``ws.get_user_data()`` returns. The connection switches to WebSocket once the
         handler returns (or at once, for an async ``upgrade`` behaviour).
         """
-        if self._state != PENDING:
-            if self.aborted:
+        if self.phase is not PENDING:
+            if self.phase is ABORTED:
                 return self
             raise RuntimeError("upgrade() after the response was started")
-        context = socket_context if socket_context is not None else getattr(
-            self, "_ws_context", None)
+        context = socket_context if socket_context is not None else self.upgrade_context
         if context is None:
             raise RuntimeError("res.upgrade() outside a WebSocket route (see app.ws)")
         head, info = context.accept(self, sec_web_socket_key, sec_web_socket_protocol,
                                     sec_web_socket_extensions, user_data)
-        self._close = False  # the connection stays open, as WebSocket
-        self._conn.write(head)
-        self._state = DONE
-        self._upgrade = info
-        self._conn.upgrade_accepted(self)
+        self.accept_upgrade(head, info)
         return self
 
     # -- files, forms, body filters (corkweb/static.py, multipart.py) -----------------------
-
-    _body_filter: Callable[[Response, bytes, bytes | None], bytes] | None = None
-
-    def filter_body(self, fn: Callable[[Response, bytes, bytes | None], bytes]) -> Response:
-        """``fn(res, body, default_ctype) -> body`` transforms the body given to ``end`` just
-        before the head is built (compression); streamed bodies are not filtered."""
-        if self._state != PENDING:
-            raise RuntimeError("filter_body() after the response head was sent")
-        self._body_filter = fn
-        if self._before_head is None:
-            self._before_head = []  # end() looks for a filter only when hooks exist
-        return self
 
     async def sendfile(self, path: str | os.PathLike[str], **options: Any) -> None:
         """Answer with a file (304, Range, HEAD, zero-copy): ``corkweb.static.send_file``'s
@@ -595,7 +320,7 @@ class Response(StreamWriter, BodyReader):
         from .static import send_file
 
         options.setdefault("precompressed", False)
-        pending = send_file(self, self._req, os.fspath(path), **options)
+        pending = send_file(self, self.request, os.fspath(path), **options)
         if pending is not None:
             await pending
 
@@ -604,9 +329,9 @@ class Response(StreamWriter, BodyReader):
         of ``total_size`` bytes, zero-copy on a plain socket (``CorkedProtocol.sendfile``).
         The head goes first if it has not; raises ``ClientDisconnected`` if the client
         leaves. For hosted ASGI apps (``http.response.pathsend``); ``fd`` stays open."""
-        if self._state == PENDING:
+        if self.phase is PENDING:
             self.try_end(b"", total_size)
-        if self._state == DONE:
+        if self.phase is not STREAMING:
             return  # HEAD, or an empty file: the head was the whole answer
         try:
             await self._conn.sendfile(fd, offset, count)
@@ -620,8 +345,3 @@ class Response(StreamWriter, BodyReader):
         from .multipart import get_form
 
         return await get_form(self, **limits)
-
-    # The async handler's driver (CorkedStep) reports here, inside its last cork scope.
-    def step_done(self, exc: BaseException | None) -> None:
-        """The server's interface: the handler's coroutine ended (``exc`` if it failed)."""
-        self._conn.handler_finished(self, exc)

@@ -107,13 +107,12 @@ class EventStream:
         if ping <= 0 or check <= 0:
             raise ValueError("ping and check must be positive")
         self._res = res
-        self._conn = res._conn
-        self._loop: asyncio.AbstractEventLoop = res._conn.loop
+        self._loop: asyncio.AbstractEventLoop = res.loop
         self._ping = ping
         self._check = min(check, ping)
         self._retry = retry
         self._headers = headers
-        self._dumps = res._conn.options.json_dumps
+        self._dumps = res.options.json_dumps
         self._closed: asyncio.Future[None] = self._loop.create_future()
         self._writable: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -186,12 +185,12 @@ class EventStream:
                                                 data.comment)
         payload = format_event(data, event=event, id=id, retry=retry, comment=comment,
                                dumps=self._dumps)
-        if self.closed or self._conn.draining:
+        if self.closed or self._res.draining:
             self._close_now()
             return False
         self._res.write(payload)
         self._last_sent = self._loop.time()
-        if not self._conn.writable:
+        if not self._res.writable:
             self._writable = self._loop.create_future()
             await self._writable
         return not self.closed
@@ -208,7 +207,7 @@ class EventStream:
         self._timer = None
         if self.closed:
             return
-        if self._conn.draining or self._res.aborted:
+        if self._res.draining or self._res.aborted:
             self._close_now()
             return
         now = self._loop.time()

@@ -208,7 +208,6 @@ def send_file(res: Any, req: Any, path: str, *, precompressed: bool = True,
         return None
     if content_type is None:
         lines.append(_line(b"content-type: ", ctype))
-        res._ct = True
     else:
         res.write_header("content-type", ctype)
     lines.append(b"accept-ranges: bytes\r\n")
@@ -252,22 +251,14 @@ def send_file(res: Any, req: Any, path: str, *, precompressed: bool = True,
 
 
 def _add_lines(res: Any, lines: list[bytes]) -> None:
-    if res._headers is None:
-        res._headers = lines
-    else:
-        res._headers += lines
+    res.add_header_lines(lines)
 
 
 async def _send_large(res: Any, fd: int, start: int, length: int) -> None:
     try:
-        await res._conn.sendfile(fd, start, length)
-    except ConnectionResetError:
-        return  # the client left: the connection is closed and the response aborted
+        await res.sendfile_body(fd, start, length)
     finally:
         os.close(fd)
-    # The corker sent the body itself; account for it so that the response completes.
-    res._offset = start = res._offset + length
-    res.try_end(b"", start)
 
 
 def _inside(path: str, root: str) -> bool:

@@ -205,8 +205,8 @@ class WebSocketRoute:
                             headers=[("upgrade", "websocket")])
         handshake = validate_handshake(req.method, req.version, req.headers,
                                        self.allowed_origins)
-        res._ws_context = self
-        res._ws_handshake = handshake
+        res.upgrade_context = self
+        res.upgrade_handshake = handshake
         if self.upgrade is None:
             if data is None:
                 data = dict(req.params) or None
@@ -217,9 +217,9 @@ class WebSocketRoute:
     def accept(self, res: Any, key: str, protocol: str | None, extensions: str | None,
                user_data: Any) -> tuple[bytes, UpgradeInfo]:
         """Build the 101 answer for ``res.upgrade(...)`` (called by the response)."""
-        handshake: Handshake | None = getattr(res, "_ws_handshake", None)
+        handshake: Handshake | None = getattr(res, "upgrade_handshake", None)
         if handshake is None:  # res.upgrade on a route that is not a ws route
-            req = res._req
+            req = res.request
             handshake = validate_handshake(req.method, req.version, req.headers,
                                            self.allowed_origins)
         key = key.decode("latin-1") if isinstance(key, bytes) else key
@@ -232,7 +232,7 @@ class WebSocketRoute:
         if self.compression and extensions:
             deflate, ext_header = negotiate_deflate(_text(extensions) or "",
                                                     self.max_payload_length)
-        head = accept_response(key, chosen, ext_header, res._conn.state.date)
+        head = accept_response(key, chosen, ext_header, res.date_line)
         info = UpgradeInfo(self, user_data, chosen, deflate, res.get_remote_address())
         return head, info
 

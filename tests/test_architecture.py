@@ -71,3 +71,36 @@ def test_routing_is_pure() -> None:
 def test_modules_stay_small() -> None:
     too_big = {p.name: n for p in modules() if (n := len(p.read_text().splitlines())) > 650}
     assert too_big == {}
+
+
+# The classes whose private members stay private, and the modules allowed to touch them: the
+# class's own module (and, for the response, the exchange it builds on).
+_PRIVATE_OWNERS = {"res", "req", "response", "request"}
+_OWN_MODULES = {"response.py", "request.py", "server/exchange.py", "server/intake.py",
+                "wire/parser.py"}
+
+
+def _owner(node: ast.expr) -> str | None:
+    """``res`` for ``res._x`` and for ``self._res._x``: whose attribute is being read."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr.lstrip("_")
+    return None
+
+
+def test_no_module_reaches_into_a_request_or_response() -> None:
+    offenders = []
+    roots = [PACKAGE, PACKAGE.parent / "tests", PACKAGE.parent / "examples"]
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            rel = path.relative_to(PACKAGE).as_posix() if root is PACKAGE else None
+            if rel in _OWN_MODULES:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if (isinstance(node, ast.Attribute) and node.attr.startswith("_")
+                        and not node.attr.startswith("__")
+                        and _owner(node.value) in _PRIVATE_OWNERS):
+                    where = path.relative_to(PACKAGE.parent)
+                    offenders.append(f"{where}:{node.lineno}: {ast.unparse(node)}")
+    assert offenders == [], "use or add a public member instead:\n" + "\n".join(offenders)

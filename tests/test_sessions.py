@@ -136,4 +136,4 @@ def test_configuration_errors() -> None:
         get_session(req)
 
     with pytest.raises(RuntimeError, match="no session"):
-        get_session(type("R", (), {"_cache": None})())
+        get_session(type("R", (), {"context": {}})())

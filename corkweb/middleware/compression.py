@@ -71,12 +71,10 @@ def parse_accept_encoding(header: str) -> dict[str, float]:
     return out
 
 
-def _header(res: Any, name: bytes) -> bytes | None:
-    """The value of a header the handler set (``name`` lower-case, with its colon)."""
-    for line in res._headers or ():
-        if line[: len(name)].lower() == name:
-            return bytes(line[len(name):].strip())
-    return None
+def _header(res: Any, name: str) -> bytes | None:
+    """The value of a header the handler set."""
+    value = res.headers.get(name)
+    return None if value is None else value.encode("latin-1")
 
 
 class Compression:
@@ -138,26 +136,25 @@ class Compression:
             return body
         if self.maximum_size is not None and len(body) > self.maximum_size:
             return body
-        declared = _header(res, b"content-type:")
+        declared = _header(res, "content-type")
         if declared is None and ctype is not None:
             declared = ctype.partition(b":")[2].strip()
         kind = (declared or b"").lower()
         if not kind.startswith(self.content_types) or kind.startswith(b"text/event-stream"):
             return body
-        if _header(res, b"content-encoding:") is not None:
+        if _header(res, "content-encoding") is not None:
             return body
         res.write_header("vary", "accept-encoding")
-        coding = self.choose(res._req.get_header("accept-encoding") or "")
+        coding = self.choose(res.request.get_header("accept-encoding") or "")
         if coding is None:
             return body
         compressed = self.compress(body, coding)
         if len(compressed) >= len(body):
             return body  # incompressible: identity is the better answer
         res.write_header("content-encoding", coding)
-        headers = res._headers
-        for i, line in enumerate(headers):
-            if line[:5].lower() == b"etag:":
-                value = line[5:].strip()
-                if not value.startswith(b"W/"):
-                    headers[i] = b"etag: W/" + value + b"\r\n"
+        # The compressed bytes differ from the identity ones: a strong validator must not
+        # match both (RFC 9110 §8.8.1), so an ETag the handler set becomes weak.
+        etag = res.headers.get("etag")
+        if etag is not None and not etag.startswith("W/"):
+            res.headers.replace("etag", "W/" + etag)
         return compressed

@@ -142,14 +142,11 @@ class CORS:
             lines = [b"access-control-allow-origin: *\r\n"]
         else:
             if origin is None:
-                origin = res._req.get_header("origin", "")
+                origin = res.request.get_header("origin", "")
             lines = [b"access-control-allow-origin: " + origin.encode("latin-1") + b"\r\n",
                      b"vary: origin\r\n"]
         lines += self._fixed
-        if res._headers is None:
-            res._headers = lines
-        else:
-            res._headers += lines
+        res.add_header_lines(lines)
 
     def _answer_preflight(self, res: Any, req: Any, origin: str) -> None:
         if res.has_responded():

@@ -88,8 +88,7 @@ def _unb64(data: bytes) -> bytes:
 
 def get_session(req: Any) -> Session:
     """The session of ``req`` (the :class:`Sessions` middleware must run for the route)."""
-    cache = req._cache
-    session = cache.get(_KEY) if cache is not None else None
+    session = req.context.get(_KEY)
     if session is None:
         raise RuntimeError("no session: add the Sessions middleware (app.use(Sessions(...)))")
     return session
@@ -179,14 +178,12 @@ class Sessions:
                 session.was_empty = False
                 if not current:
                     session.modified = True  # re-sign with the newest key
-        if req._cache is None:
-            req._cache = {}
-        req._cache[_KEY] = session
+        req.context[_KEY] = session
         res.before_head(self._save)
         return data if data is not None else True
 
     def _save(self, res: Any) -> None:
-        session: Session = res._req._cache[_KEY]
+        session: Session = res.request.context[_KEY]
         if not session.modified:
             return
         options = dict(self._cookie_options)

@@ -84,7 +84,7 @@ class AccessFormat:
         self._wants_time = "{time" in text
 
     def format(self, conn: HTTPConnection, res: Any, size: int, duration: float) -> str:
-        req = res._req
+        req = res.request
         fields: dict[str, Any] = {
             "remote": conn.remote_address() or "-",
             "method": req.method,
@@ -92,7 +92,7 @@ class AccessFormat:
             "path": _clean(req.path),
             "query": _clean(req.query),
             "version": req.version,
-            "status": res._code,
+            "status": res.status,
             "bytes": size,
             "duration": duration,
             "duration_ms": duration * 1000.0,

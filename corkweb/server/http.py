@@ -24,11 +24,11 @@ from collections.abc import Callable, Coroutine
 from types import CoroutineType
 from typing import Any
 
-from ..errors import HTTPError, ProtocolError, reason_phrase
-from ..response import DONE, PENDING, ClientDisconnected, Response
+from ..errors import ClientDisconnected, HTTPError, ProtocolError, reason_phrase
 from ..wire.parser import RequestParser
 from ..wire.writer import date_line, status_line
 from .corker import CorkedProtocol, CorkedStep
+from .exchange import PENDING, Exchange
 from .state import EAGER_TASKS, ServerState
 
 __all__ = ["HTTPConnection"]
@@ -58,7 +58,7 @@ class HTTPConnection(CorkedProtocol):
         "_read_paused", "_final_error", "_close_after", "_dispatching",
         "_high_water", "_writable_check", "_activity", "_seen_phase", "_seen_activity", "_ticks",
         "_stalled",
-        "_handler",
+        "_handler", "_response_class",
         "draining", "_held_upgrade",
     )
 
@@ -66,14 +66,15 @@ class HTTPConnection(CorkedProtocol):
         super().__init__(state.corker)
         self.state = state
         self._handler = state.handler
+        self._response_class = state.response_class
         #: Set by a graceful shutdown: the response in flight closes the connection.
         self.draining = False
         self.loop = state.loop
         self.options = state.options
         self._parser = RequestParser(self, state.limits, state.request_class)
-        self._current: Response | None = None
-        self._reading: Response | None = None
-        self._queue: deque[Response] | None = None
+        self._current: Exchange | None = None
+        self._reading: Exchange | None = None
+        self._queue: deque[Exchange] | None = None
         self._phase = IDLE
         # Bumped by each request head and body chunk; the sweep compares it between ticks.
         # It wraps at 256, so CPython's small-int cache holds every value and an idle
@@ -121,8 +122,8 @@ class HTTPConnection(CorkedProtocol):
             self._queue.clear()
         self._current = self._reading = None
         for res in pending:
-            if res._state != DONE or res._task is not None:
-                res._abort()
+            if not res.has_responded() or res.task is not None:
+                res.abort()
 
     def data_received(self, data: bytes) -> None:
         if self._final_error is not None or self._closed:
@@ -176,10 +177,10 @@ class HTTPConnection(CorkedProtocol):
     def _notify_writable(self) -> None:
         self._writable_check = False
         res = self._current
-        if res is not None and res._on_writable is not None and not self._write_paused:
+        if res is not None and res.writable_handler is not None and not self._write_paused:
             prev = self.cork()
             try:
-                self.call_user(res._on_writable, res, res._offset)
+                self.call_user(res.writable_handler, res, res.get_write_offset())
             finally:
                 self.uncork(prev)
 
@@ -198,10 +199,10 @@ class HTTPConnection(CorkedProtocol):
     # -- parser sink ------------------------------------------------------------------------
 
     def on_request(self, req: Any) -> None:
-        res = Response(self, req)
+        res = self._response_class(self, req)
         self._reading = res
         self._activity = (self._activity + 1) & 255
-        self._phase = BODY if not res._body_done else BUSY
+        self._phase = BODY if not res.body_done else BUSY
         # PERF: the _out_size test costs ~230 instructions per request; without it, one read
         # of pipelined requests for large answers is answered at once, whatever the client
         # reads (200 x "GET /1MiB" in one 6 KiB packet held 400 MiB). Over the mark, requests
@@ -216,11 +217,11 @@ class HTTPConnection(CorkedProtocol):
                 return
             # PERF: most sync handlers return None or the response (``return res.end(...)``);
             # skipping the ABC isinstance check for those saves 0.3 µs per request.
-            if result is not None and result.__class__ is not Response and (
+            if result is not None and result.__class__ is not res.__class__ and (
                 result.__class__ is CoroutineType or isinstance(result, Coroutine)
             ):
                 self._start_task(result, res)
-            elif res._state != DONE and not res._has_continuation():
+            elif res.phase is PENDING and not res.has_continuation():
                 self._unanswered(res, "returned")
         else:
             queue = self._queue
@@ -237,11 +238,9 @@ class HTTPConnection(CorkedProtocol):
     def on_body(self, piece: bytes) -> None:
         self._activity = (self._activity + 1) & 255
         res = self._reading
-        if res is not None and (
-            res._state != DONE or res._on_data is not None or res._waiters is not None
-        ):
+        if res is not None and res.wants_body():
             try:
-                res._feed(piece)
+                res.feed(piece)
             except Exception as exc:  # an on_data callback failed
                 self._handler_failed(exc, res)
         # else: the response ended without reading the body; the rest is discarded
@@ -250,9 +249,9 @@ class HTTPConnection(CorkedProtocol):
         res = self._reading
         self._reading = None
         self._phase = BUSY
-        if res is not None and not res._body_done:
+        if res is not None and not res.body_done:
             try:
-                res._feed_end()
+                res.feed_end()
             except Exception as exc:  # an on_data callback failed
                 self._handler_failed(exc, res)
         if self._current is None and not self._queue:
@@ -264,7 +263,7 @@ class HTTPConnection(CorkedProtocol):
 
     # -- dispatch ---------------------------------------------------------------------------
 
-    def _dispatch(self, res: Response, req: Any) -> None:
+    def _dispatch(self, res: Exchange, req: Any) -> None:
         """Call the handler for ``res`` (inside the caller's cork scope)."""
         try:
             result = self._handler(res, req)
@@ -273,31 +272,31 @@ class HTTPConnection(CorkedProtocol):
             return
         if result is not None and isinstance(result, Coroutine):
             self._start_task(result, res)
-        elif res._state != DONE and not res._has_continuation():
+        elif res.phase is PENDING and not res.has_continuation():
             self._unanswered(res, "returned")
 
-    def _start_task(self, coro: Coroutine[Any, Any, Any], res: Response) -> None:
+    def _start_task(self, coro: Coroutine[Any, Any, Any], res: Exchange) -> None:
         step = CorkedStep(coro, self, res)
         if EAGER_TASKS:
             task = asyncio.Task(step, loop=self.loop, eager_start=True)  # type: ignore[call-arg]
         else:
             task = self.loop.create_task(step)
         if not task.done():
-            res._task = task  # a strong reference: asyncio keeps only weak ones
+            res.task = task  # a strong reference: asyncio keeps only weak ones
 
-    def run_async(self, coro: Coroutine[Any, Any, Any], res: Response) -> asyncio.Task[Any]:
+    def run_async(self, coro: Coroutine[Any, Any, Any], res: Exchange) -> asyncio.Task[Any]:
         """Run a coroutine for ``res`` with corked steps and error handling (``res.run_async``)."""
         step = CorkedStep(coro, self, _Detached(self, res))
         return self.loop.create_task(step)
 
-    def handler_finished(self, res: Response, exc: BaseException | None) -> None:
+    def handler_finished(self, res: Exchange, exc: BaseException | None) -> None:
         """An async handler ended (inside its last cork scope)."""
-        res._task = None
+        res.task = None
         if exc is not None:
             self._handler_failed(exc, res)
-        elif res._state != DONE and not res._has_continuation():
+        elif res.phase is PENDING and not res.has_continuation():
             self._unanswered(res, "finished")
-        body_error = res._body_error
+        body_error = res.body_error
         if body_error is not None:
             # The handler is over; the body error it awaited keeps a traceback through the
             # handler's frames, which hold ``res``: a cycle that would keep the response and
@@ -314,8 +313,8 @@ class HTTPConnection(CorkedProtocol):
             log.exception("callback %r raised", fn)
             return None
 
-    def _unanswered(self, res: Response, how: str) -> None:
-        req = res._req
+    def _unanswered(self, res: Exchange, how: str) -> None:
+        req = res.request
         culprit = res.stopped_by
         if culprit is not None:
             log.error("middleware %s stopped the chain for %s %s without answering (a "
@@ -328,25 +327,25 @@ class HTTPConnection(CorkedProtocol):
                   "on_aborted/on_data; answering 500", req.method, req.path, how)
         self._answer_error(res, HTTPError(500, "the handler did not respond"))
 
-    def _handler_failed(self, exc: BaseException, res: Response) -> None:
+    def _handler_failed(self, exc: BaseException, res: Exchange) -> None:
         """A handler raised: let the app's error handler answer, or answer 500."""
         if res.aborted:
             if not isinstance(exc, ClientDisconnected):
                 log.error("handler failed after the client went away", exc_info=exc)
             return
-        if res._state == DONE:
+        if res.has_responded():
             # Nothing can be answered any more. A malformed body was already answered by
             # _protocol_error before the handler, awaiting that body, got it as an exception:
             # not a new failure (logging it would be a traceback per hostile request).
-            if exc is not res._body_error:
+            if exc is not res.body_error:
                 log.error("handler for %s %s failed after its response was sent",
-                          res._req.method, res._req.path, exc_info=exc)
+                          res.request.method, res.request.path, exc_info=exc)
             return
         handler = self.state.error_handler
-        if handler is not None and not res._erroring:
-            res._erroring = True
+        if handler is not None and not res.erroring:
+            res.erroring = True
             try:
-                result = handler(exc, res, res._req)
+                result = handler(exc, res, res.request)
             except Exception as second:
                 log.exception("the error handler raised while handling %r", exc)
                 exc = second
@@ -354,22 +353,22 @@ class HTTPConnection(CorkedProtocol):
                 if isinstance(result, Coroutine):
                     self._start_task(result, res)  # an error in it comes back here: 500
                     return
-                if res._state == DONE:
+                if res.has_responded():
                     return
         elif not isinstance(exc, HTTPError):
-            req = res._req
+            req = res.request
             log.error("unhandled error in handler for %s %s", req.method, req.path, exc_info=exc)
         self._answer_error(res, exc if isinstance(exc, HTTPError) else HTTPError(500))
 
-    def _answer_error(self, res: Response, exc: HTTPError) -> None:
-        if res._state == DONE:
+    def _answer_error(self, res: Exchange, exc: HTTPError) -> None:
+        if res.has_responded():
             return
-        if res._state != PENDING:  # STREAMING: the head is out, a status can no longer be sent
+        if res.phase is not PENDING:  # STREAMING: the head is out, a status can no longer be sent
             log.error("error after the response head was sent; closing the connection")
-            res._state = DONE
+            res.abort()
             self.abort_transport()
             return
-        res._clear_head()
+        res.clear_head()
         res.write_status(exc.status)
         for name, value in exc.headers:
             res.write_header(name, value)
@@ -379,12 +378,12 @@ class HTTPConnection(CorkedProtocol):
 
     # -- end of a response --------------------------------------------------------------------
 
-    def response_done(self, res: Response) -> None:
-        """Called by ``Response`` once its last byte is queued."""
+    def response_done(self, res: Exchange) -> None:
+        """Called by the exchange once its last byte is queued."""
         if res is not self._current:
             return  # an aborted or already-finished exchange
         self._current = None
-        if res._close:
+        if res.closing:
             # The response said "connection: close": requests pipelined after it are dropped
             # unanswered, as the client was told (RFC 9112 §9.6).
             self.close_transport()
@@ -413,7 +412,7 @@ class HTTPConnection(CorkedProtocol):
                     if self._read_paused and len(queue) < self.state.limits.max_pipeline // 2:
                         self.resume_reading()
                     self._current = res
-                    self._dispatch(res, res._req)
+                    self._dispatch(res, res.request)
                     continue
                 if self._final_error is not None:
                     exc, self._final_error = self._final_error, None
@@ -447,16 +446,16 @@ class HTTPConnection(CorkedProtocol):
         self.pause_reading()
         res = self._reading
         self._reading = None
-        if res is not None and not res._body_done:
+        if res is not None and not res.body_done:
             # The error is in the body of a request already handed to a response.
             self._close_after = True
             if res is self._current:
                 # A handler awaiting the body gets the error and answers it; otherwise the
                 # error is the answer.
-                if not res._fail_body(exc):
+                if not res.fail_body(exc):
                     self._answer_error(res, exc)
                 return
-            if res._state == DONE:
+            if res.has_responded():
                 # Already answered; its body was being read only to be discarded.
                 if self._current is None:
                     self.close_transport()
@@ -471,16 +470,16 @@ class HTTPConnection(CorkedProtocol):
     def _after_upgrade(self, data: bytes, offset: int) -> None:
         """llhttp stopped after an upgrade request; switch protocol or go on with HTTP."""
         res = self._current
-        if res is not None and res._upgrade is not None and self.state.upgrade_handler:
+        if res is not None and res.upgrade_info is not None and self.state.upgrade_handler:
             self.state.upgrade_handler(self, res, data[offset:])
             return
         # WebSocket: an async handler is still deciding whether to upgrade.
         # Hold the bytes after the request and stop reading; ``upgrade_accepted`` hands them
         # over, and an HTTP answer instead closes the connection (they are not HTTP).
-        if (res is not None and res._task is not None and res._state != DONE
+        if (res is not None and res.task is not None and not res.has_responded()
                 and self.state.upgrade_handler is not None and not self._closed):
             self._held_upgrade = data[offset:]
-            res._close = True
+            res.closing = True
             self.pause_reading()
             return
         # Upgrade not taken (RFC 9110 §7.8: a server may ignore it): parse on as HTTP/1.1.
@@ -542,7 +541,7 @@ class HTTPConnection(CorkedProtocol):
         self._phase = IDLE
         self._ticks = 0
 
-    # -- helpers for Response ----------------------------------------------------------------
+    # -- for the exchange (ExchangeConnection) -------------------------------------------------
 
     def pause_reading(self) -> None:
         if not self._read_paused and not self._closed:
@@ -562,7 +561,7 @@ class HTTPConnection(CorkedProtocol):
 
     # -- WebSocket hand-over ----------------------------------------------------------------
 
-    def upgrade_accepted(self, res: Response) -> None:
+    def upgrade_accepted(self, res: Exchange) -> None:
         """``res.upgrade`` was called; if an async handler decided late, switch now."""
         held = self._held_upgrade
         if held is not None and res is self._current and self.state.upgrade_handler:
@@ -607,7 +606,7 @@ class _Detached:
 
     __slots__ = ("_conn", "_res")
 
-    def __init__(self, conn: HTTPConnection, res: Response) -> None:
+    def __init__(self, conn: HTTPConnection, res: Exchange) -> None:
         self._conn = conn
         self._res = res
 

@@ -32,8 +32,8 @@ class ServerState:
 
     __slots__ = (
         "loop", "corker", "handler", "error_handler", "options", "limits", "connections",
-        "draining", "request_class", "upgrade_handler", "on_empty", "tick", "date", "_clock",
-        "ticking", "_sweeper",
+        "draining", "request_class", "response_class", "upgrade_handler", "on_empty", "tick",
+        "date", "_clock", "ticking", "_sweeper",
     )
 
     def __init__(
@@ -45,10 +45,11 @@ class ServerState:
         options: Any = None,
         limits: Limits | None = None,
         request_class: type | None = None,
+        response_class: type | None = None,
         upgrade_handler: Callable[..., Any] | None = None,
     ) -> None:
         from ..request import Request
-        from ..response import ResponseOptions
+        from ..response import Response, ResponseOptions
 
         self.loop = loop
         self.corker = Corker(loop)
@@ -60,6 +61,8 @@ class ServerState:
         self.tick = max(0.01, min(limits.keepalive_timeout, limits.head_timeout,
                                   limits.body_timeout, limits.send_timeout) / 2)
         self.request_class = request_class or Request
+        #: Built by each connection per request: an ``Exchange`` subclass.
+        self.response_class = response_class or Response
         #: Called as ``upgrade_handler(conn, res, data)`` when a handler accepted an upgrade.
         self.upgrade_handler = upgrade_handler
         self.connections: set[Any] = set()

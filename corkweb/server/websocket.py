@@ -60,7 +60,7 @@ OPEN, CLOSING, CLOSED = 0, 1, 2
 
 def websocket_upgrade(http: Any, res: Any, rest: bytes) -> None:
     """Hand the HTTP connection's transport to a WebSocket connection (ServerState hook)."""
-    info: UpgradeInfo = res._upgrade
+    info: UpgradeInfo = res.upgrade_info
     transport, out, read_paused = http.hand_over()
     conn = WebSocketConnection(http.state, info)
     conn.transport = transport
