@@ -22,7 +22,16 @@ from .body import BodyReaders
 from .errors import BadRequest, ClientDisconnected
 from .proxy import client_address, client_scheme
 from .redirects import check_location, unsafe_reason
-from .server.exchange import ABORTED, DONE, PENDING, STREAMING, Exchange, Headers, Phase
+from .server.exchange import (
+    ABORTED,
+    DONE,
+    PENDING,
+    STREAMING,
+    Exchange,
+    Headers,
+    Phase,
+    TypedBody,
+)
 from .wire.cookies import cookie_line
 
 __all__ = ["Response", "ResponseOptions", "ClientDisconnected", "Headers", "Phase",
@@ -228,7 +237,7 @@ class Response(Exchange, BodyReaders):
                 self.write_status(status)
             if headers:
                 self.write_headers(headers)
-            return self.end(html, default_type=_HTML)
+            return self.end(TypedBody(html.encode(), _HTML))
         finally:
             conn.uncork(prev)
 
