@@ -470,7 +470,7 @@ class App(RouteGroup):
             ssl: Any = None, workers: int = 1, reload: bool = False,
             reload_dirs: Iterable[str] = (), access_log: bool | str = False,
             reuse_port: bool | None = None, backlog: int = 2048,
-            worker_timeout: float = 30.0) -> None:
+            worker_timeout: float | None = None) -> None:
         """Serve until SIGINT or SIGTERM, then drain and return.
 
         With no arguments, the sockets given to ``listen()`` are used, else port 3000 on
@@ -480,7 +480,8 @@ class App(RouteGroup):
         the same command N times as worker processes (``docs/deployment.md``): the code before
         ``app.run()`` runs again in each worker. ``access_log`` is ``True`` (default format) or
         a format string for the ``corkweb.access`` logger. A worker whose event loop sends no
-        heartbeat for ``worker_timeout`` seconds is killed and replaced (0: never).
+        heartbeat for ``worker_timeout`` seconds is killed and replaced (0: never; default 30 s,
+        off with ``reload``).
         """
         refuse_run()  # under `corkweb run`, the command serves: not the module's own call
         listens = list(self._listens)

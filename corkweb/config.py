@@ -138,8 +138,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("reuse_port", "one SO_REUSEPORT socket per worker (default: on where the kernel "
            "balances it, Linux); --no-reuse-port shares one socket", kind="bool"),
     Option("worker_timeout", "seconds a worker's event loop may send no heartbeat before the "
-           "supervisor kills it (its stack is logged) and starts a new one (default 30; "
-           "0 turns the check off)", kind="float", metavar="S"),
+           "supervisor kills it (its stack is logged) and starts a new one (default 30, off "
+           "with --reload; 0 turns the check off)", kind="float", metavar="S"),
     Option("reload", "restart the workers when a .py or template file changes", kind="bool"),
     Option("reload_dir", "folders to watch, separated by the OS path separator "
            "(default: the app folder)", kind="list", metavar="DIRS"),
@@ -186,7 +186,7 @@ class Settings:
     backlog: int = 2048
     workers: int = 1
     reuse_port: bool | None = None
-    worker_timeout: float = 30.0
+    worker_timeout: float | None = None  #: None: 30 s, off with --reload (breakpoints)
     reload: bool = False
     reload_dir: list[str] = field(default_factory=list)
     reload_include: list[str] = field(default_factory=list)
@@ -237,7 +237,7 @@ class Settings:
             raise ConfigError(f"--workers must be at least 1, got {self.workers}")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"--port must be 0..65535, got {self.port}")
-        if self.worker_timeout < 0:
+        if self.worker_timeout is not None and self.worker_timeout < 0:
             raise ConfigError(f"--worker-timeout must be 0 (off) or positive, got "
                               f"{self.worker_timeout}")
         if self.threads is not None and self.threads < 1:

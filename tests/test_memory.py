@@ -91,6 +91,7 @@ def make_app(seen: Seen) -> App:
 
     def ws_open(ws):
         seen.keep(ws=ws)
+        ws.subscribe("room")  # the hub must let go of it too
 
     app.ws("/ws", {"open": ws_open, "message": lambda ws, msg, opcode: ws.send(msg, opcode)})
     return app

@@ -259,7 +259,7 @@ def test_a_hung_worker_is_killed_with_its_stack_logged_and_replaced() -> None:
 def test_worker_timeout_setting() -> None:
     from corkweb.config import ConfigError, Settings
 
-    assert Settings.load({}, {}).worker_timeout == 30.0
+    assert Settings.load({}, {}).worker_timeout is None  # 30 s, off with --reload
     assert Settings.load({}, {"CORKWEB_WORKER_TIMEOUT": "0"}).worker_timeout == 0.0
     assert Settings.load({"worker_timeout": 5.0}, {"CORKWEB_WORKER_TIMEOUT": "9"}
                          ).worker_timeout == 5.0

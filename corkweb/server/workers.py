@@ -571,11 +571,14 @@ def supervise(
     reload_interval: float = 0.5,
     on_ready: Callable[[list[Any]], Any] | None = None,
     command: list[str] | None = None,
-    worker_timeout: float = WORKER_TIMEOUT,
+    worker_timeout: float | None = None,
 ) -> int:
     """Bind ``listens``, run ``workers`` copies of this command on them, supervise; returns
     the exit status. ``reload`` watches ``reload_dirs`` (default: the current folder);
-    ``worker_timeout`` is how long a worker's loop may stay silent (0: forever)."""
+    ``worker_timeout`` is how long a worker's loop may stay silent (0: forever; ``None``:
+    30 s, or forever with ``reload``, where a developer's breakpoint stops the loop)."""
+    if worker_timeout is None:
+        worker_timeout = 0.0 if reload else WORKER_TIMEOUT
     if os.name != "posix":  # pragma: no cover - passing sockets to children needs POSIX
         raise OSError(errno.ENOSYS, "--workers > 1 and --reload need a POSIX system "
                       "(Linux, macOS, BSD); on Windows run one process per port")
