@@ -102,8 +102,47 @@ def _check_body(w: Workload, ctype: str, data: bytes) -> str | None:
             return f"content-type {ctype!r}, expected text/html"
         if data.count(b"<tr>") != PAGE_ROWS + 1 or b"&lt;b&gt;" not in data:
             return "the page lacks its rows or was not autoescaped"
+    elif w.name in DB_WORKLOADS:
+        return _check_database(w, ctype, data)
     elif w.name.startswith("static-"):
         size = STATIC_FILES[w.path.rsplit("/", 1)[1]]
         if len(data) != size:
             return f"{len(data)} bytes, expected {size}"
+    return None
+
+
+# The TechEmpower database types (benchmarks/database.py; not in the default run: they need a
+# PostgreSQL server, which that module starts). Goals are ratios to the best peer.
+DB_WORKLOADS = {
+    w.name: w
+    for w in (
+        Workload("db", "single query", "/db"),
+        Workload("queries", "20 queries", "/queries?queries=20"),
+        Workload("fortunes", "fortunes", "/fortunes"),
+        Workload("updates", "20 updates", "/updates?queries=20"),
+    )
+}
+DB_GOALS = {"db": 0.6, "fortunes": 0.6, "queries": 0.85, "updates": 0.85}
+
+
+def _check_database(w: Workload, ctype: str, data: bytes) -> str | None:
+    if w.name == "fortunes":
+        if not ctype.startswith("text/html"):
+            return f"content-type {ctype!r}, expected text/html"
+        text = data.decode("utf-8", "replace")
+        if (text.count("<tr>") != 14 or "&lt;script&gt;" not in text
+                or "Additional fortune added at request time." not in text
+                or "フレームワークのベンチマーク" not in text):
+            return "the fortunes table lacks rows, the added fortune, UTF-8 or escaping"
+        return None
+    if not ctype.startswith("application/json"):
+        return f"content-type {ctype!r}, expected application/json"
+    body = json.loads(data)
+    worlds = [body] if w.name == "db" else body
+    if w.name != "db" and len(worlds) != 20:
+        return f"{len(worlds)} rows, expected 20"
+    for world in worlds:
+        if not (isinstance(world, dict) and set(world) == {"id", "randomNumber"}
+                and 1 <= world["id"] <= 10_000 and isinstance(world["randomNumber"], int)):
+            return f"not a World row: {world!r}"
     return None

@@ -19,6 +19,7 @@ from blacksheep.server.routing import Router
 from blacksheep.settings.html import html_settings
 from jinja2 import FileSystemLoader
 
+from benchmarks.apps import db
 from benchmarks.apps.common import (
     HOST,
     MESSAGE,
@@ -72,6 +73,54 @@ async def echo(websocket: WebSocket) -> None:
             await websocket.send_text(await websocket.receive_text())
     except WebSocketDisconnectError:
         pass
+
+
+if db.DATABASE_URL:  # the TechEmpower database types (benchmarks/database.py)
+    import asyncpg
+
+    async def open_pool(application: Application) -> None:
+        application.services.register(asyncpg.Pool, instance=await asyncpg.create_pool(
+            db.DATABASE_URL, min_size=db.POOL_SIZE, max_size=db.POOL_SIZE))
+
+    async def close_pool(application: Application) -> None:
+        await application.services.resolve(asyncpg.Pool).close()
+
+    app.on_start += open_pool
+    app.on_stop += close_pool
+
+    @app.router.get("/db")
+    async def single_query(pool: asyncpg.Pool):
+        row_id = db.random_id()
+        async with pool.acquire() as conn:
+            number = await conn.fetchval(db.READ_ROW, row_id)
+        return json({"id": row_id, "randomNumber": number})
+
+    @app.router.get("/queries")
+    async def queries(request: Request, pool: asyncpg.Pool):
+        ids = [db.random_id() for _ in range(db.query_count(request.query.get("queries",
+                                                                              [None])[0]))]
+        async with pool.acquire() as conn:
+            worlds = [{"id": i, "randomNumber": await conn.fetchval(db.READ_ROW, i)}
+                      for i in ids]
+        return json(worlds)
+
+    @app.router.get("/fortunes")
+    async def fortunes(pool: asyncpg.Pool):
+        async with pool.acquire() as conn:
+            rows = await conn.fetch(db.READ_FORTUNES)
+        return view(db.FORTUNES_TEMPLATE.removesuffix(".html"),
+                    fortunes=db.sorted_fortunes(rows))
+
+    @app.router.get("/updates")
+    async def updates(request: Request, pool: asyncpg.Pool):
+        ids = sorted(db.random_ids(db.query_count(request.query.get("queries", [None])[0])))
+        async with pool.acquire() as conn:
+            worlds = []
+            for i in ids:
+                await conn.fetchval(db.READ_ROW, i)
+                worlds.append({"id": i, "randomNumber": db.random_id()})
+            await conn.executemany(db.WRITE_ROW, [(w["randomNumber"], w["id"]) for w in worlds])
+        return json(worlds)
 
 
 app.serve_files(static_dir(), root_path="static", extensions={".bin"})

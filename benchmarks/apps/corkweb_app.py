@@ -4,6 +4,7 @@ Run from the repository root: ``python -m benchmarks.apps.corkweb_app PORT``.
 """
 from __future__ import annotations
 
+from benchmarks.apps import db
 from benchmarks.apps.common import (
     HOST,
     MESSAGE,
@@ -44,6 +45,41 @@ def page(res, req):
 async def upload(res, req):
     body = await res.get_data()
     res.end(str(len(body)))
+
+
+if db.DATABASE_URL:  # the TechEmpower database types (benchmarks/database.py)
+    from corkweb import Postgres
+
+    pool = Postgres(app, db.DATABASE_URL, min_size=db.POOL_SIZE, max_size=db.POOL_SIZE)
+
+    @app.get("/db")
+    async def single_query(res, req):
+        row_id = db.random_id()
+        res.end({"id": row_id, "randomNumber": await pool.fetchval(db.READ_ROW, row_id)})
+
+    @app.get("/queries")
+    async def queries(res, req):
+        ids = [db.random_id() for _ in range(db.query_count(req.get_query("queries")))]
+        async with pool.connection() as conn:
+            worlds = [{"id": i, "randomNumber": await conn.fetchval(db.READ_ROW, i)}
+                      for i in ids]
+        res.end(worlds)
+
+    @app.get("/fortunes")
+    async def fortunes(res, req):
+        rows = await pool.fetch(db.READ_FORTUNES)
+        res.render(db.FORTUNES_TEMPLATE, fortunes=db.sorted_fortunes(rows))
+
+    @app.get("/updates")
+    async def updates(res, req):
+        ids = sorted(db.random_ids(db.query_count(req.get_query("queries"))))
+        async with pool.connection() as conn:
+            worlds = []
+            for i in ids:
+                await conn.fetchval(db.READ_ROW, i)  # read each row, as the rules ask
+                worlds.append({"id": i, "randomNumber": db.random_id()})
+            await conn.executemany(db.WRITE_ROW, [(w["randomNumber"], w["id"]) for w in worlds])
+        res.end(worlds)
 
 
 app.static("/static", static_dir())

@@ -10,6 +10,7 @@ import jinja2
 from sanic import Request, Sanic, Websocket
 from sanic.response import HTTPResponse, html, json, text
 
+from benchmarks.apps import db
 from benchmarks.apps.common import (
     HOST,
     MESSAGE,
@@ -57,6 +58,52 @@ async def upload(request: Request) -> HTTPResponse:
 async def echo(request: Request, ws: Websocket) -> None:
     async for message in ws:
         await ws.send(message)
+
+
+if db.DATABASE_URL:  # the TechEmpower database types (benchmarks/database.py)
+    import asyncpg
+
+    @app.before_server_start
+    async def open_pool(app, loop):
+        app.ctx.pool = await asyncpg.create_pool(db.DATABASE_URL, min_size=db.POOL_SIZE,
+                                                 max_size=db.POOL_SIZE)
+
+    @app.after_server_stop
+    async def close_pool(app, loop):
+        await app.ctx.pool.close()
+
+    @app.get("/db")
+    async def single_query(request: Request) -> HTTPResponse:
+        row_id = db.random_id()
+        async with request.app.ctx.pool.acquire() as conn:
+            number = await conn.fetchval(db.READ_ROW, row_id)
+        return json({"id": row_id, "randomNumber": number})
+
+    @app.get("/queries")
+    async def queries(request: Request) -> HTTPResponse:
+        ids = [db.random_id() for _ in range(db.query_count(request.args.get("queries")))]
+        async with request.app.ctx.pool.acquire() as conn:
+            worlds = [{"id": i, "randomNumber": await conn.fetchval(db.READ_ROW, i)}
+                      for i in ids]
+        return json(worlds)
+
+    @app.get("/fortunes")
+    async def fortunes(request: Request) -> HTTPResponse:
+        async with request.app.ctx.pool.acquire() as conn:
+            rows = await conn.fetch(db.READ_FORTUNES)
+        return html(env.get_template(db.FORTUNES_TEMPLATE).render(
+            fortunes=db.sorted_fortunes(rows)))
+
+    @app.get("/updates")
+    async def updates(request: Request) -> HTTPResponse:
+        ids = sorted(db.random_ids(db.query_count(request.args.get("queries"))))
+        async with request.app.ctx.pool.acquire() as conn:
+            worlds = []
+            for i in ids:
+                await conn.fetchval(db.READ_ROW, i)
+                worlds.append({"id": i, "randomNumber": db.random_id()})
+            await conn.executemany(db.WRITE_ROW, [(w["randomNumber"], w["id"]) for w in worlds])
+        return json(worlds)
 
 
 app.static("/static", static_dir())

@@ -15,6 +15,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from benchmarks.apps import db
 from benchmarks.apps.common import (
     HOST,
     MESSAGE,
@@ -60,8 +61,58 @@ async def echo(websocket: WebSocket) -> None:
         pass
 
 
+routes = []
+lifespan = None
+if db.DATABASE_URL:  # the TechEmpower database types (benchmarks/database.py)
+    from contextlib import asynccontextmanager
+
+    import asyncpg
+
+    pool = None
+
+    @asynccontextmanager
+    async def lifespan(app):
+        global pool
+        pool = await asyncpg.create_pool(db.DATABASE_URL, min_size=db.POOL_SIZE,
+                                         max_size=db.POOL_SIZE)
+        yield
+        await pool.close()
+
+    async def single_query(request: Request) -> JSONResponse:
+        row_id = db.random_id()
+        async with pool.acquire() as conn:
+            number = await conn.fetchval(db.READ_ROW, row_id)
+        return JSONResponse({"id": row_id, "randomNumber": number})
+
+    async def queries(request: Request) -> JSONResponse:
+        ids = [db.random_id() for _ in range(db.query_count(request.query_params.get("queries")))]
+        async with pool.acquire() as conn:
+            worlds = [{"id": i, "randomNumber": await conn.fetchval(db.READ_ROW, i)}
+                      for i in ids]
+        return JSONResponse(worlds)
+
+    async def fortunes(request: Request):
+        async with pool.acquire() as conn:
+            rows = await conn.fetch(db.READ_FORTUNES)
+        return templates.TemplateResponse(request, db.FORTUNES_TEMPLATE,
+                                          {"fortunes": db.sorted_fortunes(rows)})
+
+    async def updates(request: Request) -> JSONResponse:
+        ids = sorted(db.random_ids(db.query_count(request.query_params.get("queries"))))
+        async with pool.acquire() as conn:
+            worlds = []
+            for i in ids:
+                await conn.fetchval(db.READ_ROW, i)
+                worlds.append({"id": i, "randomNumber": db.random_id()})
+            await conn.executemany(db.WRITE_ROW, [(w["randomNumber"], w["id"]) for w in worlds])
+        return JSONResponse(worlds)
+
+    routes = [Route("/db", single_query), Route("/queries", queries),
+              Route("/fortunes", fortunes), Route("/updates", updates)]
+
 app = Starlette(
-    routes=[
+    lifespan=lifespan,
+    routes=[*routes,
         Route("/plaintext", plaintext),
         Route("/json", json_),
         Route("/user/{id}", user),
