@@ -32,6 +32,11 @@ from benchmarks.servers import SERVERS, ServerFailed, missing
 from benchmarks.workloads import DB_GOALS, DB_WORKLOADS
 
 PEERS = ("corkweb", "socketify", "blacksheep", "starlette", "sanic")
+# corkweb run another way (not peers: they never count as "best peer")
+VARIANTS = {
+    "asyncpg-pool": "corkweb on asyncpg's Pool",
+    "pipelined": "corkweb, reads pipelined",
+}
 PG_SETTINGS = ("fsync=off, synchronous_commit=off, full_page_writes=off, "
                "shared_buffers=32MB, max_connections=100 (corkweb.testing.PostgresServer)")
 
@@ -46,11 +51,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("-c", "--connections", type=int, default=64)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--pool", type=int, default=16, help="connections per server pool (16)")
+    ap.add_argument("--variants", default="asyncpg-pool,pipelined",
+                    help="corkweb variants to add (BENCH_CORKWEB_DB in apps/corkweb_app.py): "
+                    "asyncpg-pool, pipelined; '' for none")
     ap.add_argument("--no-pin", action="store_true")
     ap.add_argument("-o", "--output", type=Path, default=Path(__file__).parent / "results")
     a = ap.parse_args(argv)
     a.server_names = [s for s in a.servers.split(",") if s]
     a.workload_names = [w for w in a.workloads.split(",") if w]
+    a.variant_names = [v for v in a.variants.split(",") if v]
+    for v in a.variant_names:
+        if v not in VARIANTS:
+            raise SystemExit(f"unknown variant {v!r} (known: {', '.join(VARIANTS)})")
     for name in a.server_names:
         if name not in SERVERS:
             raise SystemExit(f"unknown server {name!r} (known: {', '.join(SERVERS)})")
@@ -95,14 +107,18 @@ def main(argv: list[str] | None = None) -> int:
     opts = runner.Options(duration=a.duration, warmup=a.warmup, connections=a.connections,
                           use_wrk=True, pinned=pinned)
     runner.prepare(opts)
-    servers = []
+    servers = []  # (key in the results, label, server, environment)
     for name in a.server_names:
         why = missing(SERVERS[name])
         if why:
             print(f"{SERVERS[name].label}: SKIPPED, it cannot be imported here: {why}")
-        else:
-            servers.append(SERVERS[name])
-    results: dict = {"environment": report.environment(), "servers": {}, "runs": a.runs}
+            continue
+        servers.append((name, SERVERS[name].label, SERVERS[name], {}))
+        if name == "corkweb":
+            servers += [(f"corkweb-{v}", VARIANTS[v], SERVERS[name], {"BENCH_CORKWEB_DB": v})
+                        for v in a.variant_names]
+    results: dict = {"environment": report.environment(), "servers": {}, "runs": a.runs,
+                     "labels": {key: label for key, label, _, _ in servers}}
     with PostgresServer() as pg:
         if pinned:
             pin_postgres(pg, runner.CLIENT_CPU)
@@ -117,8 +133,10 @@ def main(argv: list[str] | None = None) -> int:
                               "postgres_cpu": runner.CLIENT_CPU if pinned else None}
         started = time.monotonic()
         for run in range(a.runs):
-            for server in servers:
-                entry = results["servers"].setdefault(server.name, {})
+            for key, label, server, env in servers:
+                entry = results["servers"].setdefault(key, {})
+                os.environ.pop("BENCH_CORKWEB_DB", None)
+                os.environ.update(env)  # the server process inherits it
                 for name in a.workload_names:
                     try:
                         r = runner.measure_workload(server, DB_WORKLOADS[name], opts)
@@ -131,13 +149,13 @@ def main(argv: list[str] | None = None) -> int:
                     if r.get("non_2xx") or r.get("socket_errors"):
                         summary += (f"  [non-2xx {r.get('non_2xx')}, "
                                     f"errors {r.get('socket_errors')}]")
-                    print(f"run {run + 1}/{a.runs}  {server.label:<22} {name:<9} {summary}",
+                    print(f"run {run + 1}/{a.runs}  {label:<26} {name:<9} {summary}",
                           flush=True)
         results["seconds"] = time.monotonic() - started
     os.environ.pop("BENCH_DATABASE_URL", None)
     a.output.mkdir(parents=True, exist_ok=True)
     (a.output / "database.json").write_text(json.dumps(results, indent=1, default=str))
-    text = render(results, a.workload_names, [s.name for s in servers], argv)
+    text = render(results, a.workload_names, [key for key, _, _, _ in servers], argv)
     (a.output / "database.md").write_text(text)
     print(text)
     shutil.rmtree(opts.workdir, ignore_errors=True)
@@ -152,7 +170,7 @@ def _median(runs: list[dict], key: str) -> float | None:
 def render(results: dict, workloads: list[str], names: list[str], argv) -> str:
     env = results["environment"]
     o = results["options"]
-    label = {n: SERVERS[n].label for n in names}
+    label = results["labels"]
     lines = [
         "# corkweb benchmark: TechEmpower database types on PostgreSQL",
         "",
@@ -164,7 +182,11 @@ def render(results: dict, workloads: list[str], names: list[str], argv) -> str:
         "",
         "Command: `python -m benchmarks.database " + " ".join(argv or sys.argv[1:]) + "`",
         "",
-        "Server CPU counts the server's own processes only, never PostgreSQL's.",
+        "Server CPU counts the server's own processes only, never PostgreSQL's. The ratio "
+        "compares corkweb (corkweb.Postgres, the same handler code as the peers) with the best "
+        "peer; the variants are there to show where the time goes: corkweb on asyncpg's Pool "
+        "(as the peers use it), and corkweb with the independent reads of a request pipelined "
+        "(`conn.fetchmany`, one round trip; the peers could do the same).",
         "",
         "## Server CPU µs per request (lower is better)",
         "",
@@ -175,7 +197,8 @@ def render(results: dict, workloads: list[str], names: list[str], argv) -> str:
     for w in workloads:
         med = {n: _median(results["servers"][n].get(w, []), "cpu_us") for n in names}
         cells = [f"{med[n]:.1f}" if med[n] is not None else "failed" for n in names]
-        peers = {n: v for n, v in med.items() if n != "corkweb" and v is not None}
+        peers = {n: v for n, v in med.items()
+                 if not n.startswith("corkweb") and v is not None}
         ratio = goal = per_run = "—"
         if "corkweb" in med and med["corkweb"] is not None and peers:
             best = min(peers, key=peers.__getitem__)
