@@ -27,6 +27,7 @@ from .middleware.auth import APIKeyAuth, BasicAuth, BearerAuth, JWTAuth
 from .middleware.compression import Compression
 from .middleware.cors import CORS
 from .middleware.csrf import CSRF
+from .middleware.metrics import Metrics
 from .middleware.ratelimit import RateLimit, RedisRateLimit
 from .middleware.request_id import RequestID
 from .middleware.security import SecurityHeaders
@@ -104,4 +105,5 @@ __all__ = [
     "BearerAuth",
     "APIKeyAuth",
     "JWTAuth",
+    "Metrics",
 ]

@@ -279,6 +279,19 @@ class Exchange(BodyIntake):
             self._on_finish.append(callback)
         return self
 
+    _on_abort_hooks: list[Callable[[Any], Any]] | None = None
+
+    def on_complete(self: _E, callback: Callable[[Any], Any]) -> _E:
+        """Call ``callback(res)`` exactly once: when the response is complete (as
+        ``on_finish``; a WebSocket's ``101`` completes it too) or when the client went away
+        before (``res.aborted`` is then true). For counters and spans that must be closed."""
+        self.on_finish(callback)
+        if self._on_abort_hooks is None:
+            self._on_abort_hooks = [callback]
+        else:
+            self._on_abort_hooks.append(callback)
+        return self
+
     def filter_body(self: _E, fn: Callable[[Any, bytes, bytes | None], bytes]) -> _E:
         """``fn(res, body, default_ctype) -> body`` transforms the body given to ``end`` just
         before the head is built (compression); streamed bodies are not filtered."""
@@ -514,7 +527,10 @@ class Exchange(BodyIntake):
         self.closing = False  # the connection stays open, as another protocol
         self._conn.write(head)
         self.move(DONE)
+        self._code = 101
         self.upgrade_info = info
+        if self._on_finish is not None:  # the 101 is the whole answer
+            self._finished()
         self._conn.upgrade_accepted(self)
 
     # -- the connection, as the exchange's users need it ------------------------------------------
@@ -567,6 +583,10 @@ class Exchange(BodyIntake):
         self.fail_body(ClientDisconnected("the client closed the connection"))
         if not was_done and self._on_aborted is not None:
             self._conn.call_user(self._on_aborted, self)
+        if not was_done and self._on_abort_hooks is not None:
+            hooks, self._on_abort_hooks = self._on_abort_hooks, None
+            for hook in hooks:
+                self._conn.call_user(hook, self)
 
     # The async handler's driver (CorkedStep) reports here, inside its last cork scope.
     def step_done(self, exc: BaseException | None) -> None:
