@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import socket
 import uuid
 from typing import Annotated, Any, Literal, TypedDict
 
@@ -93,6 +94,10 @@ def make_app() -> App:
     @app.post("/items", status=201)
     async def create(item: ItemIn) -> ItemOut:
         return ItemOut(id=1, name=item.name, price=item.price)
+
+    @app.post("/sync-items", status=201)
+    def create_sync(item: ItemIn) -> ItemOut:
+        return ItemOut(id=2, name=item.name, price=item.price)
 
     @app.post("/optional")
     def optional(item: ItemIn | None = None) -> dict:
@@ -288,6 +293,25 @@ def test_json_body_struct_and_constraints(client) -> None:
     ]
     for payload, loc in cases:
         assert locs(client.post("/items", json=payload)) == [loc], payload
+
+
+def test_sync_handler_with_a_body_now_or_later(client) -> None:
+    r = client.post("/sync-items", json={"name": "now", "price": 1})
+    assert r.status_code == 201 and r.json() == {"id": 2, "name": "now", "price": 1.0}
+    # Expect: 100-continue holds the body back until the handler asks for it: the handler
+    # then waits for a body that has not arrived yet.
+    body = b'{"name": "later", "price": 2}'
+    with socket.create_connection(("127.0.0.1", client.port), timeout=5) as sock:
+        sock.sendall(b"POST /sync-items HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\n"
+                     b"content-type: application/json\r\ncontent-length: %d\r\n\r\n"
+                     % len(body))
+        assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue")
+        sock.sendall(body)
+        answer = sock.recv(1000)
+    assert answer.startswith(b"HTTP/1.1 201 ") and answer.endswith(
+        b'{"id":2,"name":"later","price":2.0}')
+    errors = problem(client.post("/sync-items", json={"name": "x", "price": -2}))
+    assert [e["loc"] for e in errors] == [["body", "price"]]
 
 
 def test_missing_body_is_422_and_malformed_json_is_400(client) -> None:

@@ -78,42 +78,7 @@ def _make_handler(steps: list[Step], respond: Callable[[Any, Any], None], takes_
             respond(res, result)
 
     if len(steps) == 1 and not plan.classic:
-        # PERF: no dependencies, the common typed route: one function call, no step loop.
-        fn = plan.fn
-        static_args = [(name, what) for name, what, _ in last.args]
-        has_fields = bool(plan.fields)
-        if not is_async:
-            def typed_sync(res: Any, req: Any) -> Any:
-                if has_fields:
-                    errors: list[dict[str, Any]] = []
-                    kwargs = plan.convert_params(req, errors)
-                    if errors:
-                        raise RequestValidationError(errors)
-                else:
-                    kwargs = {}
-                for name, what in static_args:
-                    kwargs[name] = res if what == RES else req
-                answer(res, fn(**kwargs))
-
-            return typed_sync
-        fn_async = plan.kind == "coroutine"
-
-        async def typed_async(res: Any, req: Any) -> Any:
-            errors: list[dict[str, Any]] = []
-            kwargs = plan.convert_params(req, errors) if has_fields else {}
-            if needs_body:
-                _check_json(req)
-                kwargs.update(plan.decode_body(await res.get_data(), errors))
-            if errors:
-                raise RequestValidationError(errors)
-            for name, what in static_args:
-                kwargs[name] = res if what == RES else req
-            result = fn(**kwargs)
-            if fn_async:
-                result = await result
-            answer(res, result)
-
-        return typed_async
+        return _single(plan, last, needs_body, answer)
 
     def gather(req: Any, body: bytes | None) -> list[dict[str, Any] | None]:
         errors: list[dict[str, Any]] = []
@@ -205,6 +170,63 @@ def _make_handler(steps: list[Step], respond: Callable[[Any, Any], None], takes_
                 schedule_teardown(stack, None)
 
     return steps_async
+
+
+def _single(plan: Plan, step: Step, needs_body: bool,
+            answer: Callable[[Any, Any], None]) -> Callable[[Any, Any], Any]:
+    """The handler of a route without dependencies (the common typed route): one function
+    call, no step loop."""
+    fn = plan.fn
+    static_args = [(name, what) for name, what, _ in step.args]
+    has_fields = bool(plan.fields)
+
+    def inputs(res: Any, req: Any, data: bytes | None) -> dict[str, Any]:
+        errors: list[dict[str, Any]] = []
+        kwargs = plan.convert_params(req, errors) if has_fields else {}
+        if data is not None:
+            kwargs.update(plan.decode_body(data, errors))
+        if errors:
+            raise RequestValidationError(errors)
+        for name, what in static_args:
+            kwargs[name] = res if what == RES else req
+        return kwargs
+
+    if plan.kind == "coroutine":
+        if needs_body:
+            async def typed_body_async(res: Any, req: Any) -> None:
+                _check_json(req)
+                data = await res.get_data()
+                answer(res, await fn(**inputs(res, req, data)))
+
+            return typed_body_async
+
+        async def typed_async(res: Any, req: Any) -> None:
+            answer(res, await fn(**inputs(res, req, None)))
+
+        return typed_async
+    if not needs_body:
+        def typed_sync(res: Any, req: Any) -> None:
+            answer(res, fn(**inputs(res, req, None)))
+
+        return typed_sync
+
+    def typed_body_sync(res: Any, req: Any) -> None:
+        # PERF: a sync handler takes its body through on_data: the connection feeds it
+        # within the read that carried it, and the answer leaves in that read's write, with
+        # no future, coroutine or task (see docs/typed-handlers.md for the figure).
+        _check_json(req)
+        chunks: list[bytes] = []
+
+        def on_body(res: Any, chunk: bytes, is_end: bool) -> None:
+            if chunk:
+                chunks.append(chunk)
+            if is_end:
+                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                answer(res, fn(**inputs(res, req, data)))
+
+        res.on_data(on_body)
+
+    return typed_body_sync
 
 
 def _check_json(req: Any) -> None:
