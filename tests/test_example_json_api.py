@@ -1,4 +1,5 @@
-"""examples/json_api: CRUD on a route group, validation answered 400, missing items 404."""
+"""examples/json_api: typed CRUD on a route group, 422 for bad input, 404 for missing items,
+and its OpenAPI document."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 
 import pytest
 from example_loader import load_example
+from openapi_spec_validator import validate
 
 from corkweb.testing import TestClient
 
@@ -35,21 +37,37 @@ def test_create_read_update_delete(client) -> None:
     assert client.get("/api/todos/1").status_code == 404
 
 
-def test_validation_errors_are_400_with_a_message(client) -> None:
-    r = client.post("/api/todos", json={"title": ""}, headers={"accept": "application/json"})
-    assert r.status_code == 400
-    assert "title" in r.json()["message"]
+def test_bad_input_is_422_with_locations(client) -> None:
+    r = client.post("/api/todos", json={"title": ""})
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    assert [e["loc"] for e in r.json()["errors"]] == [["body", "title"]]
+    r = client.patch("/api/todos/abc", json={"done": "yes"})
+    assert r.status_code == 422
+    assert [e["loc"] for e in r.json()["errors"]] == [["path", "todo_id"], ["body", "done"]]
+    assert client.get("/api/todos", params={"done": "maybe"}).status_code == 422
     r = client.post("/api/todos", content=b"{not json",
                     headers={"accept": "application/json", "content-type": "application/json"})
     assert r.status_code == 400
     assert "not valid JSON" in r.json()["message"]
 
 
-def test_missing_and_malformed_ids(client) -> None:
+def test_missing_items(client) -> None:
     r = client.get("/api/todos/99", headers={"accept": "application/json"})
     assert r.status_code == 404 and r.json()["message"] == "no to-do with id 99"
-    # ":id<int>" does not match "abc": no route, so 404 too
-    assert client.get("/api/todos/abc").status_code == 404
+
+
+def test_openapi_document_and_docs_page(client) -> None:
+    doc = client.get("/openapi.json").json()
+    validate(doc)
+    assert doc["info"] == {"title": "To-do API", "version": "1.0"}
+    assert set(doc["paths"]) == {"/api/todos", "/api/todos/{todo_id}"}
+    create = doc["paths"]["/api/todos"]["post"]
+    assert create["tags"] == ["todos"]
+    assert create["responses"]["201"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Todo"}
+    assert "404" in doc["paths"]["/api/todos/{todo_id}"]["get"]["responses"]
+    assert client.get("/docs").status_code == 200
 
 
 def test_async_client(client) -> None:

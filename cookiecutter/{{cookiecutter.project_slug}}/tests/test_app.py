@@ -22,6 +22,14 @@ def test_echo_and_bad_json(client):
     assert client.post("/api/echo", content=b"{oops",
                        headers={"content-type": "application/json"}).status_code == 400
     assert client.post("/api/echo", content=b"{}").status_code == 415  # not sent as JSON
+    r = client.post("/api/echo", json=["not", "an", "object"])
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body"]
+
+
+def test_openapi_document(client):
+    doc = client.get("/openapi.json").json()
+    assert doc["openapi"] == "3.1.0" and doc["info"]["title"] == "Test App"
+    assert {"/api/info", "/api/hello/{name}", "/api/echo"} <= set(doc["paths"])
 
 
 def test_async_client(client):

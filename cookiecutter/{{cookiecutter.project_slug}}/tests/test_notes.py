@@ -20,13 +20,18 @@ def test_add_list_get_delete(client):
     assert client.delete(f"/api/notes/{note['id']}").status_code == 404
 
 
-def test_bad_input_is_400(client):
-    assert client.post("/api/notes", json={"text": "  "}).status_code == 400
-    assert client.post("/api/notes", json=["x"]).status_code == 400
+def test_bad_input_is_422_and_bad_json_400(client):
+    r = client.post("/api/notes", json={"text": "  "})
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["errors"][0]["loc"] == ["body", "text"]
+    assert client.post("/api/notes", json=["x"]).status_code == 422
     assert client.post("/api/notes", content=b"{oops",
                        headers={"content-type": "application/json"}).status_code == 400
-    assert client.get("/api/notes", params={"limit": "0"}).status_code == 400
-    assert client.get("/api/notes", params={"offset": "-1"}).status_code == 400
+    r = client.get("/api/notes", params={"limit": "0", "offset": "-1"})
+    assert r.status_code == 422
+    assert [e["loc"] for e in r.json()["errors"]] == [["query", "limit"], ["query", "offset"]]
+    assert client.get("/api/notes/abc").status_code == 422
     assert client.get("/api/notes").json()["items"] == []
 
 
@@ -39,3 +44,10 @@ def test_concurrent_requests_share_the_database(client):
 
     notes = asyncio.run(main())
     assert sorted(n["text"] for n in notes) == sorted(f"n{i}" for i in range(20))
+
+
+def test_notes_in_the_openapi_document(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    assert set(paths["/api/notes"]) == {"get", "post"}
+    limit = paths["/api/notes"]["get"]["parameters"][0]
+    assert limit["schema"] == {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}

@@ -21,6 +21,8 @@ def create_app(settings: Settings | None = None) -> App:
         templates=None,
 {%- endif %}
         debug=settings.debug,
+        title=settings.app_name,
+        openapi="/openapi.json",  # the API described as OpenAPI 3.1 (app.openapi())
     )
     app.static("/static", HERE / "static")
     routes.register(app, settings)

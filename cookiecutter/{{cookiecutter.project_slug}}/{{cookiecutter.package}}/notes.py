@@ -1,51 +1,56 @@
-"""The notes JSON API: ``/api/notes`` (list with pagination, create), ``/api/notes/<id>``."""
+"""The notes JSON API: ``/api/notes`` (list with pagination, create), ``/api/notes/<id>``.
+
+Typed handlers: the parameters say where each input comes from (query, path, JSON body) and
+what it must be; corkweb checks them before the handler runs (422 with every failure
+otherwise) and describes the API at ``/openapi.json``.
+"""
 
 from __future__ import annotations
 
-from corkweb import App, BadRequest, NotFound
+from typing import Annotated
+
+import msgspec
+
+from corkweb import App, NotFound, Response
 
 from .db import Notes
 from .settings import Settings
 
+Limit = Annotated[int, msgspec.Meta(ge=1, le=100)]
+Offset = Annotated[int, msgspec.Meta(ge=0)]
 
-def _query_int(req, name: str, default: int, low: int, high: int) -> int:
-    text = req.get_query(name, None)
-    if text is None:
-        return default
-    if not text.isdigit() or not low <= int(text) <= high:
-        raise BadRequest(f"{name} must be an integer from {low} to {high}, got {text!r}")
-    return int(text)
+
+class NoteIn(msgspec.Struct):
+    # at least one character that is not a space
+    text: Annotated[str, msgspec.Meta(pattern=r"\S", max_length=10_000)]
 
 
 def register(app: App, settings: Settings) -> Notes:
     notes = Notes(app, settings.database_url)
+    api = app.router("/api", tags=["notes"])
 
-    @app.get("/api/notes")
-    async def list_notes(res, req):
-        limit = _query_int(req, "limit", 20, 1, 100)
-        offset = _query_int(req, "offset", 0, 0, 10**9)
-        res.end({"items": await notes.list(limit, offset), "limit": limit, "offset": offset})
+    @api.get("/notes")
+    async def list_notes(limit: Limit = 20, offset: Offset = 0) -> dict:
+        """A page of notes, oldest first."""
+        return {"items": await notes.list(limit, offset), "limit": limit, "offset": offset}
 
-    @app.post("/api/notes")
-    async def add_note(res, req):
-        payload = await res.get_json()
-        text = payload.get("text") if isinstance(payload, dict) else None
-        if not isinstance(text, str) or not text.strip():
-            raise BadRequest('send {"text": "..."} with a non-empty text')
-        note = await notes.add(text.strip())
-        res.write_status(201).write_header("location", f"/api/notes/{note['id']}").end(note)
+    @api.post("/notes", status=201)
+    async def add_note(note: NoteIn, res: Response) -> dict:
+        """Add a note; its URL is in the location header."""
+        added = await notes.add(note.text.strip())
+        res.write_header("location", f"/api/notes/{added['id']}")
+        return added
 
-    @app.get("/api/notes/:id<int>")
-    async def get_note(res, req):
-        note = await notes.get(req.get_parameter("id"))
+    @api.get("/notes/:note_id")
+    async def get_note(note_id: int) -> dict:
+        note = await notes.get(note_id)
         if note is None:
-            raise NotFound(f"no note {req.get_parameter('id')}")
-        res.end(note)
+            raise NotFound(f"no note {note_id}")
+        return note
 
-    @app.delete("/api/notes/:id<int>")
-    async def delete_note(res, req):
-        if not await notes.delete(req.get_parameter("id")):
-            raise NotFound(f"no note {req.get_parameter('id')}")
-        res.write_status(204).end()
+    @api.delete("/notes/:note_id", status=204)
+    async def delete_note(note_id: int) -> None:
+        if not await notes.delete(note_id):
+            raise NotFound(f"no note {note_id}")
 
     return notes
