@@ -16,6 +16,7 @@ from typing import Any
 __all__ = [
     "CorkwebError",
     "ClientDisconnected",
+    "IllegalTransition",
     "HTTPError",
     "BadRequest",
     "Unauthorized",
@@ -184,6 +185,11 @@ class HTTPVersionNotSupported(_FixedStatus):
 
 class ClientDisconnected(CorkwebError, ConnectionError):
     """The client went away before the request body was complete."""
+
+
+class IllegalTransition(CorkwebError, RuntimeError):
+    """A state machine was asked for a move its transition table does not allow (a bug in
+    corkweb or in code driving it, never the peer's doing)."""
 
 
 class ProtocolError(HTTPError):

@@ -36,12 +36,14 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable
+from enum import Enum
 from typing import Any
 
+from ..errors import IllegalTransition
 from ..wire.websocket import BINARY, TEXT, encode_frame
 from . import PubSub
 
-__all__ = ["RedisBackend", "is_redis_url", "hub_from_setting", "ENV_PUBSUB"]
+__all__ = ["RedisBackend", "Link", "LINK_MOVES", "is_redis_url", "hub_from_setting", "ENV_PUBSUB"]
 
 log = logging.getLogger("corkweb.pubsub")
 
@@ -56,6 +58,26 @@ _SCHEMES = ("redis://", "rediss://", "unix://")
 def is_redis_url(value: str) -> bool:
     """Whether ``value`` names a Redis server (``redis://``, ``rediss://``, ``unix://``)."""
     return value.startswith(_SCHEMES)
+
+
+class Link(Enum):
+    """The state of the backend's link to Redis."""
+
+    STOPPED = "stopped"  # not started, or stopped after the drain
+    CONNECTING = "connecting"  # an attempt is under way (the first, or after an outage)
+    UP = "up"  # both connections work: publishes go to Redis
+    DOWN = "down"  # an outage: publishes stay local until the next attempt succeeds
+
+
+STOPPED, CONNECTING, UP, DOWN = Link.STOPPED, Link.CONNECTING, Link.UP, Link.DOWN
+
+#: The legal moves of the link; any state may stop (``stop`` cancels whatever runs).
+LINK_MOVES: dict[Link, frozenset[Link]] = {
+    STOPPED: frozenset((CONNECTING,)),
+    CONNECTING: frozenset((UP, DOWN, STOPPED)),
+    UP: frozenset((DOWN, STOPPED)),
+    DOWN: frozenset((CONNECTING, STOPPED)),
+}
 
 
 class RedisBackend:
@@ -113,7 +135,7 @@ class RedisBackend:
         self._task: asyncio.Task[None] | None = None
         self._sub: Any = None
         self._pub: Any = None
-        self._up = False
+        self._link = STOPPED
         self._down_since: float | None = None
         self._not_forwarded = 0
         #: Set after the first connection attempt (ok or not): ``start`` waits for it.
@@ -122,7 +144,7 @@ class RedisBackend:
         self._synced: asyncio.Event | None = None
 
     def __repr__(self) -> str:
-        return f"<RedisBackend {self.where} {'up' if self._up else 'down'}>"
+        return f"<RedisBackend {self.where} {self._link.value}>"
 
     @property
     def where(self) -> str:
@@ -135,7 +157,18 @@ class RedisBackend:
     @property
     def connected(self) -> bool:
         """True while both connections to Redis are up."""
-        return self._up
+        return self._link is UP
+
+    @property
+    def link(self) -> Link:
+        """Where the link to Redis stands (``Link``)."""
+        return self._link
+
+    def _move(self, to: Link) -> None:
+        if to not in LINK_MOVES[self._link]:
+            raise IllegalTransition(f"Redis pub/sub link: cannot move from {self._link.name} "
+                                    f"to {to.name}")
+        self._link = to
 
     # -- Backend protocol (called by PubSub, synchronously) ---------------------------------
 
@@ -147,7 +180,7 @@ class RedisBackend:
         deliver = self._deliver
         assert deliver is not None, "backend used before PubSub attached it"
         count = deliver(topic, frame, sender)
-        if self._up:
+        if self._link is UP:
             outbox = self._outbox
             if len(outbox) >= self.max_pending:
                 self._overflowed()
@@ -208,7 +241,7 @@ class RedisBackend:
         task, self._task = self._task, None
         if task is None:
             return
-        if self._up and self._outbox:
+        if self._link is UP and self._outbox:
             # Let the sender flush the last publishes (bounded).
             self._sent = asyncio.Event()
             try:
@@ -223,6 +256,7 @@ class RedisBackend:
             pass  # we cancelled it ourselves: the expected end
         await self._disconnect()
         await self._pool.disconnect()
+        self._move(STOPPED)
 
     async def wait_synced(self, timeout: float = 10.0) -> None:
         """Until Redis knows every current topic of this worker (for tests and readiness)."""
@@ -234,6 +268,7 @@ class RedisBackend:
     async def _run(self) -> None:
         backoff = self.min_backoff
         while True:
+            self._move(CONNECTING)
             try:
                 # Bounded: a frozen server accepts TCP connections but answers nothing.
                 await asyncio.wait_for(self._connect(), self.connect_timeout)
@@ -297,10 +332,11 @@ class RedisBackend:
 
     def _mark_down(self) -> None:
         """From now on publishes stay local; those still queued were not forwarded."""
-        if self._up:
-            self._up = False
+        if self._link is UP:
             self._not_forwarded += len(self._outbox)
             self._outbox.clear()
+        if self._link is not DOWN:
+            self._move(DOWN)
 
     def _went_down(self, exc: BaseException) -> None:
         """Log an outage: WARNING once when it starts, DEBUG for each failed retry."""
@@ -315,7 +351,7 @@ class RedisBackend:
             log.debug("pub/sub: Redis at %s still unreachable: %s", self.where, reason)
 
     def _came_up(self) -> None:
-        self._up = True
+        self._move(UP)
         if self._down_since is not None:
             log.warning("pub/sub: Redis at %s is back after %.1f s; %d publishes of this "
                         "worker reached its own subscribers only meanwhile", self.where,
