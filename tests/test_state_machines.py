@@ -13,7 +13,7 @@ from test_websocket_corking import client_frame, open_ws
 
 from corkweb import App
 from corkweb.errors import IllegalTransition
-from corkweb.server.http import BODY, BUSY, HEAD, IDLE, READ_MOVES, ReadPhase
+from corkweb.server.reading import BODY, BUSY, HEAD, IDLE, READ_MOVES, ReadPhase
 from corkweb.server.websocket import CLOSED, CLOSING, OPEN, WS_MOVES, WsPhase
 
 

@@ -21,7 +21,6 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable, Coroutine
-from enum import IntEnum
 from types import CoroutineType
 from typing import Any
 
@@ -36,6 +35,7 @@ from ..wire.parser import RequestParser
 from ..wire.writer import date_line, status_line
 from .corker import CorkedProtocol, CorkedStep
 from .exchange import PENDING, Exchange
+from .reading import BODY, BUSY, CAN_MOVE, HEAD, IDLE, ReadPhase
 from .state import EAGER_TASKS, ServerState
 
 __all__ = ["HTTPConnection"]
@@ -44,27 +44,6 @@ log = logging.getLogger("corkweb.error")
 
 
 
-class ReadPhase(IntEnum):
-    """What the connection's reading side is doing: what a timeout means at this moment."""
-
-    IDLE = 0  # between requests: the keep-alive timeout applies
-    HEAD = 1  # a request head has begun: its total deadline applies (slowloris)
-    BODY = 2  # a request body is arriving: the body timeout applies between chunks
-    BUSY = 3  # the request was read; its answer is in the works (no read timeout)
-
-
-IDLE, HEAD, BODY, BUSY = ReadPhase.IDLE, ReadPhase.HEAD, ReadPhase.BODY, ReadPhase.BUSY
-
-#: The legal moves of the reading side. The parser reports a head only outside a body and the
-#: end of a request only after its head, which is what excludes BODY -> HEAD/BODY.
-READ_MOVES: dict[ReadPhase, frozenset[ReadPhase]] = {
-    IDLE: frozenset((IDLE, HEAD, BODY, BUSY)),  # pipelined heads parse while idle
-    HEAD: frozenset((HEAD, BODY, BUSY, IDLE)),  # -> IDLE: its deadline passed (408)
-    BODY: frozenset((BUSY, IDLE)),  # -> IDLE: the body timed out (408)
-    BUSY: frozenset((BUSY, IDLE, HEAD, BODY)),
-}
-# The same table as a matrix of booleans indexed by the phases' values (the cheapest check).
-_CAN_MOVE = tuple(tuple(to in READ_MOVES[frm] for to in ReadPhase) for frm in ReadPhase)
 
 
 def error_response(status: int, message: str, close: bool = True) -> bytes:
@@ -471,7 +450,7 @@ class HTTPConnection(CorkedProtocol):
 
     def _enter(self, to: ReadPhase) -> None:
         """Move the reading side to ``to``; an illegal move (see READ_MOVES) raises."""
-        if not _CAN_MOVE[self._phase][to]:
+        if not CAN_MOVE[self._phase][to]:
             raise IllegalTransition(f"HTTP connection: cannot move from {self._phase.name} "
                                     f"to {to.name}")
         self._phase = to
