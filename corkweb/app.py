@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from . import errors, typed
+from .callsite import describe, registrations_after, user_frame
 from .config import debug_from_env
 from .error_handling import ErrorHandlers
 from .hosts import TrustedHosts, origin_of
@@ -33,7 +34,7 @@ from .routegroup import RouteGroup
 from .routing import Router
 from .server.http import HTTPConnection
 from .server.proxy_protocol import proxy_protocol_class
-from .server.serve import Server, new_event_loop
+from .server.serve import Server, address_in_use, listen_url, new_event_loop
 from .server.serve import run as serve_forever
 from .server.websocket import websocket_upgrade
 from .templating import Jinja2Templates, load_builtin_pages, make_renderers, resolve_folders
@@ -135,6 +136,12 @@ class App(RouteGroup):
 
     def _check_open(self, what: str) -> None:
         if self._frozen:
+            if self._server is None and self._ran_from is not None:
+                # Code below app.run() runs only once the server has stopped.
+                raise errors.AppFrozenError(
+                    f"cannot {what}: app.run() ({self._ran_from}) already served and returned; "
+                    f"code after app.run() runs only once the server stops, so register "
+                    f"everything first and call app.run() last")
             raise errors.AppFrozenError(
                 f"cannot {what}: the app is already serving (register everything before run)"
             )
@@ -396,20 +403,42 @@ class App(RouteGroup):
         self._listens.append((opts, handler))
         return self
 
-    def _server_for(self) -> Server:
+    def _server_for(self, loop: asyncio.AbstractEventLoop | None = None) -> Server:
+        """A new server for this app, built when serving starts; one at a time.
+
+        Each serve (``app.run()``, a ``TestClient``, ``app.start()``) gets a fresh server
+        and ``stop`` lets it go, so an app can be served again after it stopped. ``start`` on
+        the loop already serving it adds a socket to the same server.
+        """
         self.freeze()
-        if self._server is None:
+        server = self._server
+        if server is not None:
+            if loop is not None and server.loop is loop:
+                return server
+            raise errors.AlreadyServingError(
+                "this App is already being served (by app.run(), a TestClient or TestServer, "
+                "or app.start() without app.stop()); stop that first (leave its `with` "
+                "block), or build one App per server with an app factory (docs/testing.md)")
+        if not self._prepared:
+            self._prepared = True
             self._scale_out()
             self._on_shutdown.insert(0, self._drain_background)
-            handler: Callable[[Any, Any], Any] = self.handle
-            if self.trusted_hosts is not None:  # free for apps that do not set it
-                handler = self.trusted_hosts.guard(handler)
-            self._server = Server(handler, error_handler=self._errors,
-                                  options=self._options, limits=self.limits,
-                                  upgrade_handler=websocket_upgrade if self._pubsub_hub
-                                  is not None else None,
-                                  protocol_class=self._protocol_class)
+        handler: Callable[[Any, Any], Any] = self.handle
+        if self.trusted_hosts is not None:  # free for apps that do not set it
+            handler = self.trusted_hosts.guard(handler)
+        protocol_class = self._protocol_class
+        if self.proxy_protocol:
+            protocol_class = proxy_protocol_class(protocol_class, self.trusted_proxies)
+        self._server = Server(handler, error_handler=self._errors,
+                              options=self._options, limits=self.limits,
+                              upgrade_handler=websocket_upgrade if self._pubsub_hub
+                              is not None else None,
+                              protocol_class=protocol_class)
         return self._server
+
+    _prepared = False
+    #: Where ``app.run()`` was called (``app.py:12``) once it served, for the frozen error.
+    _ran_from: str | None = None
 
     async def _drain_background(self) -> None:
         """Wait for ``res.background`` tasks within what the drain timeout has left."""
@@ -429,9 +458,6 @@ class App(RouteGroup):
             self._on_shutdown.append(backend.stop)  # type: ignore[union-attr]
         assert self._options is not None
         self._options.proxies = self.trusted_proxies
-        if self.proxy_protocol:
-            self._protocol_class = proxy_protocol_class(self._protocol_class,
-                                                        self.trusted_proxies)
 
     # -- WebSocket --------------------------------------------------------------------------
 
@@ -484,6 +510,11 @@ class App(RouteGroup):
         off with ``reload``).
         """
         refuse_run()  # under `corkweb run`, the command serves: not the module's own call
+        if not logging.getLogger().handlers and not logging.getLogger("corkweb").handlers:
+            # `python app.py`: log as `corkweb run` does, unless the program set logging up.
+            from .server.access_log import configure_logging
+
+            configure_logging("info", bool(access_log))
         listens = list(self._listens)
         if host is not None or port is not None or uds is not None or not listens:
             opts: dict[str, Any] = {"uds": uds} if uds else {
@@ -501,58 +532,91 @@ class App(RouteGroup):
         if inherited is None and (workers > 1 or reload):
             def ready(addresses: list[Any]) -> None:
                 for (_opts, handler), address in zip(listens, addresses, strict=False):
+                    log.info("corkweb listening on %s", listen_url(address, ssl is not None))
                     if handler is not None:
                         handler(_listen_info(address))
 
-            code = _workers.supervise(
-                [opts for opts, _ in listens], workers=workers, reuse_port=reuse_port,
-                backlog=backlog, shutdown_timeout=self.limits.drain_timeout + 5.0,
-                reload=reload, reload_dirs=list(reload_dirs), on_ready=ready,
-                worker_timeout=worker_timeout)
+            try:
+                code = _workers.supervise(
+                    [opts for opts, _ in listens], workers=workers, reuse_port=reuse_port,
+                    backlog=backlog, shutdown_timeout=self.limits.drain_timeout + 5.0,
+                    reload=reload, reload_dirs=list(reload_dirs), on_ready=ready,
+                    worker_timeout=worker_timeout)
+            except OSError as exc:
+                raise SystemExit(address_in_use(exc, [o for o, _ in listens]) or exc) from None
             if code:
                 raise SystemExit(code)
             return
         if inherited is not None:  # a worker: serve the supervisor's sockets
             listens = [({"sock": sock}, None) for sock in inherited]
+        caller = user_frame(2)
+        loop = new_event_loop()
         server = self._server_for()
+        late = registrations_after(caller) if inherited is None else []
+        if late:
+            where = describe(caller)
+            log.warning("%s: app.run() blocks while it serves, so what is registered below "
+                        "it (line%s %s) does not exist until it returns: call app.run() last",
+                        where, "s" if len(late) > 1 else "", ", ".join(map(str, late)))
 
         def announce(addresses: list[Any]) -> None:
             for (_opts, handler), address in zip(listens, addresses, strict=False):
                 info = _listen_info(address)
                 # in a worker, the supervisor announces the address once for all
-                (log.debug if inherited is not None else log.info)("corkweb listening on %s", info)
+                (log.debug if inherited is not None else log.info)(
+                    "corkweb listening on %s", listen_url(address, ssl is not None))
                 if handler is not None:
                     handler(info)
             _workers.notify_ready()
 
-        serve_forever(
-            server,
-            [{**opts, "ssl": ssl, "backlog": backlog} for opts, _ in listens],
-            on_start=self._on_start,
-            on_shutdown=self._on_shutdown,
-            on_listen=announce,
-            loop=new_event_loop(),
-        )
+        try:
+            serve_forever(
+                server,
+                [{**opts, "ssl": ssl, "backlog": backlog} for opts, _ in listens],
+                on_start=self._on_start,
+                on_shutdown=self._on_shutdown,
+                on_listen=announce,
+                loop=loop,
+            )
+        except OSError as exc:
+            message = address_in_use(exc, [o for o, _ in listens])
+            if message is None:
+                raise
+            raise SystemExit(message) from None
+        finally:
+            self._server = None
+            self._ran_from = describe(caller)
         if inherited is not None:  # a worker: see workers.ignore_stop_signals
             _workers.ignore_stop_signals()
 
     async def start(self, host: str = "127.0.0.1", port: int = 0, **kwargs: Any) -> list[Any]:
         """Start serving on the running loop (for embedding and tests); see ``stop``."""
-        server = self._server_for()
-        for hook in self._on_start:
-            result = hook()
-            if asyncio.iscoroutine(result):
-                await result
+        loop = asyncio.get_running_loop()
+        again = self._server is not None and self._server.loop is loop
+        server = self._server_for(loop)
+        if not again:
+            try:
+                for hook in self._on_start:
+                    result = hook()
+                    if asyncio.iscoroutine(result):
+                        await result
+            except BaseException:
+                self._server = None  # nothing listens: the app can be started again
+                raise
         return await server.start(host, port, **kwargs)
 
     async def stop(self, timeout: float | None = None) -> None:
-        """Drain and stop what ``start`` started, then run the shutdown hooks."""
+        """Drain and stop what ``start`` started, then run the shutdown hooks. The app can
+        then be served again, by a new server."""
         if self._server is not None:
             await self._server.shutdown(timeout)
-        for hook in self._on_shutdown:
-            result = hook()
-            if asyncio.iscoroutine(result):
-                await result
+        try:
+            for hook in self._on_shutdown:
+                result = hook()
+                if asyncio.iscoroutine(result):
+                    await result
+        finally:
+            self._server = None
 
 
 class _Entry:

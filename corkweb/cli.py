@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import OPTIONS, ConfigError, Option, Settings
+from .server.serve import address_in_use, listen_url
 
 __all__ = ["main", "load_app", "build_parser"]
 
@@ -267,9 +268,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not is_worker and (settings.workers > 1 or settings.reload):
         def ready(addresses: list[Any]) -> None:
             for address in addresses:
-                where = (f"{settings.scheme}://{_host(address[0])}:{address[1]}"
-                         if isinstance(address, tuple) else f"unix:{address}")
-                log.info("corkweb serving %s on %s", settings.app, where)
+                log.info("corkweb listening on %s",
+                         listen_url(address, settings.scheme == "https"))
 
         limits = settings.make_limits(_default_limits())
         return workers.supervise(
@@ -383,7 +383,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         if exc.errno is None:
             raise
-        print(f"corkweb: error: {exc}", file=sys.stderr)
+        message = address_in_use(exc, [{"host": args.host or "127.0.0.1", "port": args.port}]
+                                 if getattr(args, "port", None) else [])
+        print(message or f"corkweb: error: {exc}", file=sys.stderr)
         return 1
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "HTTPVersionNotSupported",
     "ProtocolError",
     "AppFrozenError",
+    "AlreadyServingError",
 ]
 
 
@@ -54,6 +55,10 @@ class CorkwebError(Exception):
 
 class AppFrozenError(CorkwebError, RuntimeError):
     """A setup method (route, middleware, hook) was called after the app started serving."""
+
+
+class AlreadyServingError(CorkwebError, RuntimeError):
+    """An app was served a second time while its first server had not stopped."""
 
 
 class HTTPError(CorkwebError):

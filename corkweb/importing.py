@@ -9,16 +9,13 @@ command turns that into one line naming the file and line of the call.
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from .callsite import describe, user_frame
 from .errors import CorkwebError
 
 __all__ = ["RunDuringImport", "importing", "refuse_run"]
-
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 #: The module ``corkweb run`` is importing, or ``None``.
 _current: list[str] = []
@@ -42,17 +39,7 @@ def refuse_run() -> None:
     """Raise :class:`RunDuringImport` if ``corkweb run`` is importing the app's module."""
     if not _current:
         return
-    where = _caller_outside_corkweb()
+    where = describe(user_frame(2))
     raise RunDuringImport(
         f"{where} calls app.run() while `corkweb run` imports {_current[-1]!r}; the command "
         f"serves the app itself: put that call under `if __name__ == \"__main__\":`")
-
-
-def _caller_outside_corkweb() -> str:
-    frame = sys._getframe(1)
-    while frame is not None:
-        filename = os.path.abspath(frame.f_code.co_filename)
-        if not filename.startswith(_PACKAGE_DIR) and not filename.startswith("<"):
-            return f"{os.path.relpath(filename)}:{frame.f_lineno}"
-        frame = frame.f_back  # type: ignore[assignment]
-    return "the module"

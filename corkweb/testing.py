@@ -20,8 +20,10 @@ A pytest fixture is three lines::
             yield client
 
 The server is ready when ``__enter__`` returns (it waits on a readiness signal, never on a
-sleep). On exit it drains like a real shutdown and runs the app's shutdown hooks. An app
-starts serving once and is then frozen: build a new app for each server.
+sleep). On exit it drains like a real shutdown and runs the app's shutdown hooks. An app is
+frozen once it serves (no new routes), and is served by one server at a time: a module-level
+app can be used by test after test, each with a fresh server; for servers side by side, build
+one app per server with a factory.
 
 ``httpx`` and ``websockets`` are needed only by :class:`TestClient` (``pip install
 "corkweb[testing]"``); they are imported when a client is created.
@@ -102,7 +104,7 @@ class TestServer:
         if not self._ready.wait(10):
             raise RuntimeError("the app did not start listening within 10 s")
         if self._error is not None:
-            raise RuntimeError("the app failed to start") from self._error
+            raise RuntimeError(f"the app failed to start: {self._error}") from self._error
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -20,9 +20,8 @@ from types import TracebackType
 REPO = Path(__file__).resolve().parent.parent
 APPS = Path(__file__).resolve().parent / "apps"
 
-#: The single-process line ("corkweb listening on {...}") or the supervisor's one.
-READY = re.compile(r"corkweb (?:listening on \{'host': '[^']+', 'port': (\d+)\}"
-                   r"|serving \S+ on https?://\S+:(\d+))")
+#: "corkweb listening on http://127.0.0.1:PORT": one process or the supervisor, the same line.
+READY = re.compile(r"corkweb listening on https?://\S+:(\d+)")
 
 
 def cli_env(**extra: str) -> dict[str, str]:
@@ -35,13 +34,16 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 
 class CLIProcess:
-    """``python -m corkweb ARGS`` with its output collected line by line."""
+    """``python -m corkweb ARGS`` with its output collected line by line
+    (``python SCRIPT ARGS`` with ``script=``, for apps that call ``app.run()``)."""
 
     def __init__(self, *args: str, cwd: str | os.PathLike[str] | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None,
+                 script: str | os.PathLike[str] | None = None) -> None:
         self.args = args
+        command = [str(script)] if script is not None else ["-m", "corkweb"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "corkweb", *args], cwd=cwd or APPS,
+            [sys.executable, *command, *args], cwd=cwd or APPS,
             env=env if env is not None else cli_env(), stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True,
         )
@@ -113,7 +115,7 @@ class CLIProcess:
     def ready(self, timeout: float = 20.0) -> int:
         """Wait for the readiness line; returns (and remembers) the port."""
         m = self.wait_for(READY, timeout)
-        self.port = int(m.group(1) or m.group(2))
+        self.port = int(m.group(1))
         return self.port
 
     @property

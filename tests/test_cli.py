@@ -114,7 +114,7 @@ def test_everything_from_environment_variables() -> None:
 def test_unix_socket(tmp_path: Path) -> None:
     path = tmp_path / "app.sock"
     with CLIProcess("run", "cli_app:app", "--uds", str(path)) as cli:
-        cli.wait_for("corkweb listening on {'uds'")
+        cli.wait_for(f"corkweb listening on unix:{path}")
         with httpx.Client(transport=httpx.HTTPTransport(uds=str(path))) as client:
             assert client.get("http://app/").text == "ok"
         assert cli.stop() == 0

@@ -7,6 +7,7 @@ sockets, WebSocket clients are the ``websockets`` package.
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -355,3 +356,218 @@ def test_a_small_testing_extra_for_users_app_tests() -> None:
         "httpx", "pytest", "websockets"]
     guide = (root / "docs" / "testing.md").read_text()
     assert 'pip install "corkweb[testing]"' in guide
+
+
+# -- serving an app again ------------------------------------------------------------------------
+
+module_app = App(templates=None)
+module_app_starts: list[int] = []
+module_app.on_start(lambda: module_app_starts.append(1))
+
+
+@module_app.get("/")
+def _module_home(res: Any, req: Any) -> None:
+    res.end("module-level app")
+
+
+@pytest.mark.parametrize("attempt", [1, 2, 3])
+def test_a_module_level_app_serves_in_every_test(attempt: int) -> None:
+    """The testing guide's pattern, test after test: a fresh server each time."""
+    from corkweb.testing import TestClient
+
+    with TestClient(module_app, timeout=5) as client:
+        assert client.get("/").text == "module-level app"
+    assert len(module_app_starts) >= attempt  # the start hooks ran for each server
+
+
+def test_serving_an_app_twice_at_once_fails_at_once() -> None:
+    from corkweb.errors import AlreadyServingError
+    from corkweb.testing import TestClient
+
+    app = App(templates=None)
+    app.get("/", lambda res, req: res.end("one"))
+    with TestClient(app, timeout=5) as first:
+        with pytest.raises(RuntimeError) as info:
+            TestClient(app).__enter__()
+        assert isinstance(info.value.__cause__, AlreadyServingError)
+        assert "already being served" in str(info.value)
+        assert "app factory" in str(info.value)
+        assert first.get("/").text == "one"  # the first server is untouched
+    with TestClient(app, timeout=5) as again:
+        assert again.get("/").text == "one"
+
+
+RUN_TWICE = '''\
+import sys
+
+from corkweb import App
+
+app = App(templates=None)
+
+
+@app.get("/")
+def home(res, req):
+    res.end("served")
+
+
+for run in ("first", "second"):
+    app.run(port=0)
+    print(f"{run} run returned", flush=True)
+'''
+
+
+def test_app_run_twice_serves_twice(tmp_path: Path) -> None:
+    import signal
+
+    import httpx
+
+    (tmp_path / "twice.py").write_text(RUN_TWICE)
+    with CLIProcess(script=tmp_path / "twice.py", cwd=tmp_path) as proc:
+        mark = 0
+        for run in ("first", "second"):
+            m = proc.wait_for(r"corkweb listening on http://127\.0\.0\.1:(\d+)", after=mark)
+            assert httpx.get(f"http://127.0.0.1:{m.group(1)}/", timeout=5).text == "served"
+            mark = proc.mark()
+            proc.proc.send_signal(signal.SIGINT)
+            proc.wait_for(f"{run} run returned")
+        assert proc.proc.wait(20) == 0, proc.output
+        proc.stop()
+    assert "Event loop is closed" not in proc.output
+
+
+LATE = '''\
+from corkweb import App
+
+app = App(templates=None)
+
+
+@app.get("/")
+def home(res, req):
+    res.end("home")
+
+
+app.run(port=0)
+
+
+@app.get("/late")
+def late(res, req):
+    res.end("late")
+'''
+
+
+def test_routes_after_app_run_are_reported(tmp_path: Path) -> None:
+    import signal
+
+    import httpx
+
+    (tmp_path / "late.py").write_text(LATE)
+    with CLIProcess(script=tmp_path / "late.py", cwd=tmp_path) as proc:
+        warning = proc.wait_for("app.run()")
+        assert warning.string.endswith(
+            "late.py:11: app.run() blocks while it serves, so what is registered below it "
+            "(line 14) does not exist until it returns: call app.run() last"), warning.string
+        port = proc.wait_for(r"corkweb listening on http://127\.0\.0\.1:(\d+)").group(1)
+        assert httpx.get(f"http://127.0.0.1:{port}/late", timeout=5).status_code == 404
+        proc.proc.send_signal(signal.SIGINT)
+        assert proc.proc.wait(20) == 1
+        proc.stop()
+    assert ("cannot add route GET /late: app.run() (late.py:11) already served and returned"
+            in proc.output), proc.output
+
+
+# -- python app.py: the address, the log, a busy port ------------------------------------------------
+
+
+def test_python_app_py_logs_like_corkweb_run(tmp_path: Path) -> None:
+    import signal
+
+    import httpx
+
+    (tmp_path / "hello.py").write_text(HELLO + '''
+
+@app.get("/boom")
+def boom(res, req):
+    raise RuntimeError("logged with a timestamp")
+
+
+if __name__ == "__main__":
+    app.run(port=0)
+''')
+    with CLIProcess(script=tmp_path / "hello.py", cwd=tmp_path) as proc:
+        m = proc.wait_for(r"corkweb listening on http://127\.0\.0\.1:(\d+)")
+        assert httpx.get(f"http://127.0.0.1:{m.group(1)}/boom", timeout=5).status_code == 500
+        proc.wait_for("logged with a timestamp")
+        proc.proc.send_signal(signal.SIGINT)
+        assert proc.stop() == 0
+    # The command's format ([time] [pid] [LEVEL]), not the last-resort handler's bare text.
+    lines = proc.output.splitlines()
+    assert any(re.match(r"\[\S+ \S+\] \[\d+\] \[INFO\] corkweb listening on http://", line)
+               for line in lines), proc.output
+    assert any(re.match(r"\[\S+ \S+\] \[\d+\] \[ERROR\] unhandled error", line)
+               for line in lines), proc.output
+    assert any("shutting down" in line for line in lines), proc.output
+
+
+def test_a_busy_port_is_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        (tmp_path / "busy.py").write_text(HELLO + f"\napp.run(port={port})\n")
+        (tmp_path / "busy_cli.py").write_text(HELLO)
+        done = subprocess.run([sys.executable, "busy.py"], cwd=tmp_path, env=cli_env(),
+                              capture_output=True, text=True, timeout=30)
+        cli = run_cli("run", "busy_cli", "--port", str(port), cwd=tmp_path)
+    for result in (done,):
+        assert result.returncode == 1
+        assert result.stderr.strip().splitlines()[-1:] == result.stderr.strip().splitlines()
+    line = done.stderr.strip()
+    assert line == (f"corkweb: error: port {port} on 127.0.0.1 is already in use (another "
+                    f"server, or an earlier one still running?); pick another port: "
+                    f"app.run(port={port + 1}), corkweb run -p {port + 1} or "
+                    f"CORKWEB_PORT={port + 1} (port 0 picks a free one)"), done.stderr
+    assert cli.returncode == 1 and cli.stderr.strip().endswith(line.split(": error: ")[1]), (
+        cli.stderr)
+
+
+# -- Ctrl-C with a stuck request -------------------------------------------------------------------
+
+
+def test_ctrl_c_says_what_it_waits_for_and_a_second_one_exits_now() -> None:
+    import signal
+    import threading
+    import time
+
+    import httpx
+
+    failures: list[BaseException] = []
+
+    def stuck_client(url: str) -> None:
+        try:
+            httpx.get(url + "/slow?s=600", timeout=30)
+        except httpx.HTTPError as exc:  # the server drops it: expected
+            failures.append(exc)
+
+    with CLIProcess("run", "cli_app:app", "--port", "0") as cli:
+        cli.ready()
+        client = threading.Thread(target=stuck_client, args=(cli.url,), daemon=True)
+        client.start()
+        cli.wait_for("slow request started")
+        cli.proc.send_signal(signal.SIGINT)
+        waiting = cli.wait_for("waiting up to")
+        assert waiting.string.endswith(
+            "waiting up to 10s for 1 connection to finish: GET /slow; press Ctrl-C again to "
+            "close it now"), waiting.string
+        started = time.monotonic()
+        cli.proc.send_signal(signal.SIGINT)
+        assert cli.proc.wait(8) == 0, cli.output
+        elapsed = time.monotonic() - started
+        cli.stop()
+        client.join(10)
+    assert elapsed < 5, f"the second Ctrl-C took {elapsed:.1f}s (the drain timeout is 10 s)"
+    assert "received SIGINT again: closing 1 connection now" in cli.output
+    assert "on_shutdown ran" in cli.output  # the shutdown hooks still ran
+    assert "Task was destroyed" not in cli.output and "pending" not in cli.output, cli.output
+    assert failures  # the stuck client saw its connection closed

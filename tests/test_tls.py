@@ -77,7 +77,7 @@ def test_https_with_workers(pems: dict[str, str]) -> None:
     with CLIProcess("run", "cli_app:app", "--port", "0", "--workers", "2",
                     "--ssl-certfile", pems["cert"], "--ssl-keyfile", pems["key"]) as cli:
         port = cli.ready()
-        cli.wait_for(f"corkweb serving cli_app:app on https://127.0.0.1:{port}")
+        cli.wait_for(f"corkweb listening on https://127.0.0.1:{port}")
         with httpx.Client(verify=client_context(pems)) as client:
             assert client.get(f"https://localhost:{port}/", timeout=5).text == "ok"
         assert cli.stop() == 0, cli.output

@@ -599,6 +599,13 @@ class HTTPConnection(CorkedProtocol):
         self._queue = None
         return self.transport, out, self._read_paused
 
+    def busy_with(self) -> str:
+        """What a graceful shutdown waits for on this connection, for its log line."""
+        if self._current is not None:
+            req = self._current.request
+            return f"{req.method} {req.path}"
+        return "a request still arriving"
+
     def shutdown(self) -> None:
         """Graceful shutdown: close after the response in flight, or, if idle, once it has
         stayed quiet for ``drain_idle`` seconds.

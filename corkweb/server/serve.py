@@ -11,6 +11,7 @@ idle server sleeps in the loop's selector and uses no CPU.
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import logging
 import os
@@ -24,9 +25,34 @@ from ..wire.limits import Limits
 from .http import HTTPConnection
 from .state import ErrorHandler, Handler, ServerState
 
-__all__ = ["Server", "new_event_loop", "run"]
+__all__ = ["Server", "new_event_loop", "run", "listen_url", "address_in_use"]
 
 log = logging.getLogger("corkweb.error")
+
+
+def listen_url(address: Any, tls: bool = False) -> str:
+    """``http://127.0.0.1:3000``, ``https://[::1]:8443`` or ``unix:/run/app.sock``: how the
+    "corkweb listening on" line names a bound address, so it can be pasted into a browser."""
+    if isinstance(address, tuple):
+        host = f"[{address[0]}]" if ":" in address[0] else address[0]
+        return f"{'https' if tls else 'http'}://{host}:{address[1]}"
+    return f"unix:{address}"
+
+
+def address_in_use(exc: OSError, listens: Iterable[dict[str, Any]]) -> str | None:
+    """The one line to print when a port is taken (``None`` for any other error): which
+    address, and how to pick another port."""
+    if exc.errno != errno.EADDRINUSE:
+        return None
+    ports = [(o.get("host"), o["port"]) for o in listens if o.get("port")]
+    if len(ports) == 1:
+        host, port = ports[0]
+        where, other = f"port {port} on {host or 'every interface'} is", port + 1
+    else:
+        where, other = f"an address ({exc.strerror or exc}) is", 3001
+    return (f"corkweb: error: {where} already in use (another server, or an earlier one still "
+            f"running?); pick another port: app.run(port={other}), corkweb run -p {other} or "
+            f"CORKWEB_PORT={other} (port 0 picks a free one)")
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -107,6 +133,24 @@ class Server:
             addresses.append(name[:2] if isinstance(name, tuple) else name)
         return addresses
 
+    def force_close(self) -> None:
+        """Stop waiting for a graceful shutdown: drop every connection now (a second Ctrl-C)."""
+        self._forced = True
+        state = self.state
+        if state is None:
+            return
+        for conn in list(state.connections):
+            conn.abort_transport()
+        if state.on_empty is not None and not state.on_empty.done():
+            state.on_empty.set_result(None)
+
+    _forced = False
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop this server was started on (``None`` before ``start``)."""
+        return self.state.loop if self.state is not None else None
+
     @property
     def connections(self) -> int:
         return len(self.state.connections) if self.state else 0
@@ -123,10 +167,16 @@ class Server:
         state.draining = True
         for conn in list(state.connections):
             conn.shutdown()
+        if state.connections and not self._forced:
+            busy = [_busy_with(conn) for conn in state.connections]
+            log.info("waiting up to %.3gs for %d connection%s to finish: %s%s; press Ctrl-C "
+                     "again to close %s now", timeout, len(busy), "s" if len(busy) > 1 else "",
+                     ", ".join(busy[:5]), " ..." if len(busy) > 5 else "",
+                     "them" if len(busy) > 1 else "it")
         if state.connections:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
-            while state.connections and loop.time() < deadline:
+            while state.connections and loop.time() < deadline and not self._forced:
                 # Woken by each connection's close (no polling): see HTTPConnection.
                 waiter = loop.create_future()
                 state.on_empty = waiter
@@ -135,11 +185,30 @@ class Server:
                 except asyncio.TimeoutError:
                     break
             for conn in list(state.connections):
-                log.warning("shutdown: closing a connection still busy after %.1fs", timeout)
+                if not self._forced:
+                    log.warning("shutdown: closing a connection still busy after %.1fs (%s)",
+                                timeout, _busy_with(conn))
                 conn.abort_transport()
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
+
+
+def _busy_with(conn: Any) -> str:
+    describe = getattr(conn, "busy_with", None)
+    return str(describe()) if describe is not None else type(conn).__name__
+
+
+def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the tasks still running once serving ended (a handler stuck past the drain),
+    and let them unwind, so closing the loop leaves no "Task was destroyed but it is pending"."""
+    tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    if not tasks:
+        return
+    log.info("cancelling %d task%s still running", len(tasks), "s" if len(tasks) > 1 else "")
+    for task in tasks:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
 
 
 async def _call_hooks(hooks: Iterable[Callable[[], Any]]) -> None:
@@ -169,6 +238,10 @@ def run(
 
     def request_stop(signame: str) -> None:
         if stop.is_set():
+            if server.connections:
+                log.warning("received %s again: closing %d connection%s now", signame,
+                            server.connections, "s" if server.connections > 1 else "")
+            server.force_close()
             return
         log.info("received %s: shutting down gracefully", signame)
         stop.set()
@@ -206,6 +279,7 @@ def run(
         loop.run_until_complete(main())
     finally:
         try:
+            _cancel_leftovers(loop)
             loop.run_until_complete(loop.shutdown_asyncgens())
         finally:
             asyncio.set_event_loop(None)

@@ -374,6 +374,10 @@ class WebSocketConnection(CorkedProtocol):
         finally:
             self.uncork(prev)
 
+    def busy_with(self) -> str:
+        """What a graceful shutdown waits for on this connection, for its log line."""
+        return f"WebSocket {self.route.path} (closing)"
+
     def shutdown(self) -> None:
         """Graceful shutdown: close 1001 (going away, §7.4.1)."""
         prev = self.cork()
