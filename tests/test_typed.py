@@ -3,6 +3,7 @@ problem document and its locations, 400 for malformed JSON, and each kind of ret
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime
 import enum
@@ -14,7 +15,7 @@ import msgspec
 import pydantic
 import pytest
 
-from corkweb import App, Body, Cookie, Header, Query, Request, Response
+from corkweb import App, Body, Cookie, Depends, Header, Query, Request, Response
 from corkweb.testing import TestClient
 
 
@@ -197,6 +198,18 @@ def make_app() -> App:
     @app.get("/c/responds")
     def c_responds(res, req):
         return res.end("itself")
+
+    @app.get("/c/streams")
+    def c_streams(res, req):
+        res.write("part one, ")
+        res.end("part two")
+        return True  # a value returned after answering changes nothing
+
+    @app.get("/c/streaming")
+    def c_streaming(res, req):
+        res.write("started, ")
+        asyncio.get_running_loop().call_soon(res.cork_end, "ended later")
+        return ("a", "tuple")  # streaming already: not appended to the answer
 
     return app
 
@@ -394,6 +407,8 @@ def test_classic_handlers_may_return_values(client) -> None:
     assert client.get("/c/text").text == "plain"
     assert client.get("/c/nothing").status_code == 500  # still: it did not respond
     assert client.get("/c/responds").text == "itself"
+    assert client.get("/c/streams").text == "part one, part two"
+    assert client.get("/c/streaming").text == "started, ended later"
 
 
 # -- declaration errors at freeze ---------------------------------------------------------
@@ -407,6 +422,20 @@ def test_declaration_errors_name_the_handler() -> None:
         return None
 
     with pytest.raises(TypeError, match=r"handler .*bad .*GET /bad.*\*rest"):
+        app.freeze()
+
+
+def test_unresolvable_annotation_is_explained() -> None:
+    app = App(templates=None)
+
+    class Local(msgspec.Struct):  # local to the test: not importable from the module
+        x: int
+
+    @app.post("/local")
+    def local(item: Local) -> None:
+        return None
+
+    with pytest.raises(TypeError, match="cannot resolve its annotations.*'Local'.*module"):
         app.freeze()
 
 
@@ -437,3 +466,39 @@ def test_classic_detection() -> None:
     assert not is_classic(no_args)
     assert is_classic(named_after_path)
     assert not is_classic(named_after_path, ("item_id",))
+
+
+class Pager:
+    """A class as a dependency provider: its __init__ parameters are planned."""
+
+    def __init__(self, page: Annotated[int, msgspec.Meta(ge=1)] = 1,
+                 size: Annotated[int, msgspec.Meta(multiple_of=10, lt=100)] = 10) -> None:
+        self.page = page
+        self.size = size
+
+
+def test_middleware_route_dependencies_and_class_providers() -> None:
+    app = App(templates=None)
+    seen: list[str] = []
+
+    @app.use
+    def tag(res, req, data):
+        res.write_header("x-mw", "1")
+        return {"user": "mw"}
+
+    def audit(req: Request) -> None:
+        seen.append(req.path)
+
+    @app.get("/paged", dependencies=[Depends(audit)])
+    async def paged(pager: Annotated[Pager, Depends(Pager)]) -> dict:
+        return {"page": pager.page, "size": pager.size}
+
+    with TestClient(app) as client:
+        r = client.get("/paged?page=2&size=20")
+        assert r.json() == {"page": 2, "size": 20} and r.headers["x-mw"] == "1"
+        assert seen == ["/paged"]
+        errors = problem(client.get("/paged?page=0&size=15"))
+        assert [e["loc"] for e in errors] == [["query", "page"], ["query", "size"]]
+        assert "multiple of 10" in errors[1]["msg"]
+        assert locs(client.get("/paged?size=100")) == [["query", "size"]]
+        assert seen == ["/paged"]  # the audit did not run for the rejected requests

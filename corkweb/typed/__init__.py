@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..response import PENDING
 from ..routing import Route
 from .params import Body, Cookie, Depends, Header, Param, Path, Query
 from .plan import is_classic
@@ -111,8 +112,9 @@ class Api:
 
     def returned(self, result: Any, res: Any, status: int) -> Any:
         """A handler returned ``result`` (neither None nor ``res``): answer with it unless it
-        responded, or ``result`` is work for the server (an awaitable, returned as is)."""
-        if hasattr(result, "__await__") or res.has_responded():
+        started answering (ended or streaming), or ``result`` is work for the server (an
+        awaitable, returned as is)."""
+        if hasattr(result, "__await__") or res.phase is not PENDING:
             return result
         answer_value(res, result, status, self.dumps)
         return None

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..body import is_json_media_type
 from ..errors import RequestValidationError, UnsupportedMediaType
+from ..response import PENDING
 from .dependencies import Step, Teardown, flatten, schedule_teardown
 from .plan import DEP, RES, Plan, build_plan
 from .returns import make_responder
@@ -74,7 +75,8 @@ def _make_handler(steps: list[Step], respond: Callable[[Any, Any], None], takes_
     def answer(res: Any, result: Any) -> None:
         # A handler that takes ``res`` and returns None answers itself (perhaps later:
         # streaming, on_data); one that cannot reach ``res`` answers with what it returns.
-        if (result is not None or not takes_res) and not res.has_responded():
+        # Nothing is added to an answer already started (streaming) or ended.
+        if res.phase is PENDING and (result is not None or not takes_res):
             respond(res, result)
 
     if len(steps) == 1 and not plan.classic:
