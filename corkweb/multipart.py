@@ -334,6 +334,13 @@ class Part:
         return bytes(out)
 
 
+class _Raised(Exception):
+    """Stands in for a reader's error once it was raised (see ``MultipartReader._failure``)."""
+
+
+_RAISED = _Raised()
+
+
 class MultipartReader:
     """Streams the parts of ``res``'s request body: ``async for part in MultipartReader(res)``.
 
@@ -354,6 +361,7 @@ class MultipartReader:
                                        max_total=limit)
         self._events: list[tuple[str, Any]] = []
         self._error: BaseException | None = None
+        self._error_raised = False
         self._ended = False
         self._queued = 0
         self._paused = False
@@ -411,11 +419,28 @@ class MultipartReader:
                         self._res.resume()
                 return event
             if self._error is not None:
-                raise self._error
+                raise self._failure()
             if self._ended:
                 return None
             self._waiter = self._res.loop.create_future()
             await self._waiter
+
+    def _failure(self) -> BaseException:
+        """The error to raise to the consumer: the first one, then a plain 400.
+
+        Neither the error nor the current part is kept once raised: the error's traceback
+        runs through the consumer's frames, which hold this reader, and the part holds its
+        reader: cycles that would keep the reader, its buffers and the response alive until
+        a garbage collection.
+        """
+        self._current = None
+        if self._error_raised:
+            return BadRequest("the multipart body could not be read")
+        self._error_raised = True
+        error = self._error
+        assert error is not None
+        self._error = _RAISED
+        return error
 
     async def _next_data(self, part: Part) -> bytes | None:
         if part is not self._current:
@@ -427,6 +452,7 @@ class MultipartReader:
             part.size += len(event[1])
             return event[1]
         part.finished = True
+        self._current = None  # read to its end: the part <-> reader cycle is not needed
         return None
 
     def __aiter__(self) -> MultipartReader:

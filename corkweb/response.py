@@ -246,6 +246,7 @@ class Response(Exchange, BodyReaders):
     def on_writable(self, handler: Callable[[Any, int], Any]) -> Response:
         """Call ``handler(res, offset)`` when the client has read what was buffered."""
         self.writable_handler = handler
+        self.let_go_when_done()
         return self
 
     def close(self) -> Response:

@@ -89,6 +89,21 @@ def make_app(seen: Seen) -> App:
         seen.keep(res=res, req=req)
         return stream_events(res, req, ticks(), check=0.05)
 
+    @app.post("/closures")
+    def closures(res, req):
+        seen.keep(res=res, req=req)
+        got = []
+
+        def data(r, chunk, is_end):
+            got.append(chunk)
+            if is_end:
+                r.end(str(len(b"".join(got))))
+
+        # Closures over res, as socketify-style code writes them.
+        res.on_aborted(lambda r: print("aborted", res))
+        res.on_writable(lambda r, offset: res.get_write_offset() >= 0)
+        res.on_data(data)
+
     def ws_open(ws):
         seen.keep(ws=ws)
         ws.subscribe("room")  # the hub must let go of it too
@@ -171,6 +186,54 @@ def test_aborted_upload_is_freed(no_gc: None) -> None:
         await seen.started.wait()
         writer.close()
         await writer.wait_closed()
+
+    run_case(client)
+
+
+def test_aborted_multipart_upload_is_freed(no_gc: None) -> None:
+    boundary = b"cut"
+    part = (b"--cut\r\ncontent-disposition: form-data; name=\"file\"; filename=\"a.bin\"\r\n"
+            b"content-type: application/octet-stream\r\n\r\n" + b"y" * (2 * MiB))
+
+    async def client(port: int, seen: Seen) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(upload_head("/form", len(part) + 100,
+                                 b"multipart/form-data; boundary=" + boundary) + part)
+        await writer.drain()
+        await seen.started.wait()
+        await asyncio.sleep(0.05)  # let the server spool part of the file
+        writer.close()
+        await writer.wait_closed()
+
+    run_case(client)
+
+
+def test_completed_multipart_upload_is_freed(no_gc: None) -> None:
+    body = (b"--cut\r\ncontent-disposition: form-data; name=\"file\"; filename=\"a.bin\"\r\n"
+            b"\r\n" + b"y" * (2 * MiB) + b"\r\n--cut--\r\n")
+
+    async def client(port: int, seen: Seen) -> None:
+        await exchange(port, upload_head("/form", len(body), b"multipart/form-data; boundary=cut")
+                       + body, until=str(2 * MiB).encode())
+
+    run_case(client)
+
+
+def test_aborted_event_stream_is_freed(no_gc: None) -> None:
+    async def client(port: int, seen: Seen) -> None:
+        await exchange(port, b"GET /events HTTP/1.1\r\nhost: x\r\n\r\n", until=b"first")
+
+    run_case(client)
+
+
+
+
+def test_response_with_callbacks_that_capture_it_is_freed(no_gc: None) -> None:
+    """socketify-style code registers closures over ``res`` (on_aborted, on_writable,
+    on_data): the response must let go of them when it ends, or each is a cycle."""
+
+    async def client(port: int, seen: Seen) -> None:
+        await exchange(port, upload_head("/closures", 10) + b"0123456789", until=b"10")
 
     run_case(client)
 

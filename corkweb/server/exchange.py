@@ -466,6 +466,22 @@ class Exchange(BodyIntake):
         if self._on_finish is not None:
             self._finished()
 
+    def let_go_when_done(self) -> None:
+        """Drop ``on_aborted`` and ``on_writable`` once the exchange completes or aborts.
+
+        They are often closures over this exchange (``res.on_aborted(lambda r: ...)``, an
+        event stream's writer): each is a reference cycle that would keep the exchange, its
+        request and its body alive until a garbage collection instead of freeing them when
+        the connection lets go. Registering them calls this.
+        """
+        # PERF: as an on_finish hook, which end() checks anyway: a response that registers
+        # no callback pays nothing for this.
+        hooks = self._on_finish
+        if hooks is None:
+            self._on_finish = [_let_go]
+        elif _let_go not in hooks:
+            hooks.append(_let_go)
+
     def try_end(self, message: Any, total_size: int,
                 end_connection: bool = False) -> tuple[bool, bool]:
         """Send part of a body of known ``total_size``; returns ``(ok, done)``.
@@ -570,6 +586,7 @@ class Exchange(BodyIntake):
     def on_aborted(self: _E, handler: Callable[[Any], Any]) -> _E:
         """Call ``handler(res)`` if the client goes away before the response is complete."""
         self._on_aborted = handler
+        self.let_go_when_done()
         return self
 
     def abort(self) -> None:
@@ -587,8 +604,16 @@ class Exchange(BodyIntake):
             hooks, self._on_abort_hooks = self._on_abort_hooks, None
             for hook in hooks:
                 self._conn.call_user(hook, self)
+        _let_go(self)
 
     # The async handler's driver (CorkedStep) reports here, inside its last cork scope.
     def step_done(self, exc: BaseException | None) -> None:
         """The server's interface: the handler's coroutine ended (``exc`` if it failed)."""
         self._conn.handler_finished(self, exc)
+
+
+def _let_go(exchange: Exchange) -> None:
+    """No one will call these any more: see :meth:`Exchange.let_go_when_done`."""
+    exchange._on_aborted = None
+    exchange._on_abort_hooks = None
+    exchange.writable_handler = None

@@ -61,6 +61,7 @@ class BodyIntake:
                 handler(self, piece, False)
         if self.body_done:
             handler(self, b"", True)
+            self._on_data = None  # nothing more will come: see feed_end
         elif self.body_error is not None:
             raise self.body_error
         return self
@@ -125,7 +126,11 @@ class BodyIntake:
         self.body_done = True
         handler = self._on_data
         if handler is not None:
+            # The last call: let go of the reader (often an object holding this exchange, a
+            # cycle that would wait for a garbage collection).
+            self._on_data = None
             handler(self, b"", True)
+        self._failure_watchers = None  # the body can no longer fail
         waiters, self._waiters = self._waiters, None
         if waiters:
             body = self._joined_body()
@@ -137,6 +142,7 @@ class BodyIntake:
         """The body cannot complete; returns True if a reader was told (it will answer)."""
         self.body_error = exc
         self.closing = True
+        self._on_data = None  # no chunk will come any more (see feed_end)
         told = False
         waiters, self._waiters = self._waiters, None
         for fut in waiters or ():
