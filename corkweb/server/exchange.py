@@ -307,6 +307,7 @@ class Exchange(BodyIntake):
 
     def _finished(self) -> None:
         hooks, self._on_finish = self._on_finish, None
+        self._on_abort_hooks = None  # complete: they can never run (and may hold this object)
         for hook in hooks or ():
             self._conn.call_user(hook, self)
 
