@@ -34,7 +34,7 @@ from .routegroup import RouteGroup
 from .routing import Router
 from .server.http import HTTPConnection
 from .server.proxy_protocol import proxy_protocol_class
-from .server.serve import Server, address_in_use, listen_url, new_event_loop
+from .server.serve import Server, listen_error, listen_url, new_event_loop
 from .server.serve import run as serve_forever
 from .server.websocket import websocket_upgrade
 from .templating import Jinja2Templates, load_builtin_pages, make_renderers, resolve_folders
@@ -543,7 +543,7 @@ class App(RouteGroup):
                     reload=reload, reload_dirs=list(reload_dirs), on_ready=ready,
                     worker_timeout=worker_timeout)
             except OSError as exc:
-                raise SystemExit(address_in_use(exc, [o for o, _ in listens]) or exc) from None
+                raise SystemExit(listen_error(exc, [o for o, _ in listens]) or exc) from None
             if code:
                 raise SystemExit(code)
             return
@@ -579,7 +579,7 @@ class App(RouteGroup):
                 loop=loop,
             )
         except OSError as exc:
-            message = address_in_use(exc, [o for o, _ in listens])
+            message = listen_error(exc, [o for o, _ in listens])
             if message is None:
                 raise
             raise SystemExit(message) from None

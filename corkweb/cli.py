@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import OPTIONS, ConfigError, Option, Settings
-from .server.serve import address_in_use, listen_url
+from .server.serve import listen_error, listen_url
 
 __all__ = ["main", "load_app", "build_parser"]
 
@@ -60,6 +60,7 @@ def load_app(target: str, *, factory: bool = False, app_dir: str = ".",
     if app_dir not in sys.path:
         sys.path.insert(0, app_dir)
     module = _import_user_module(module_name, app_dir)
+    _check_not_shadowed(module, module_name, app_dir)
     if attr:
         obj: Any = module
         for part in attr.split("."):
@@ -142,6 +143,21 @@ def _import_user_module(module_name: str, app_dir: str) -> Any:
         raise AppImportError(_import_failure(module_name, exc), _user_traceback(exc)) from None
 
 
+def _check_not_shadowed(module: Any, module_name: str, app_dir: str) -> None:
+    """A file named like a module Python already has (``json.py``, ``email.py``) is not
+    what ``import`` finds: say so rather than "has no App instance"."""
+    top = module_name.split(".")[0]
+    mine = [Path(app_dir) / f"{top}.py", Path(app_dir) / top / "__init__.py"]
+    found = getattr(sys.modules.get(top), "__file__", None)
+    if found is None or not any(path.is_file() for path in mine):
+        return
+    if any(Path(found).resolve() == path.resolve() for path in mine if path.is_file()):
+        return
+    raise CLIError(f"{module_name!r} imported {found}, not your {top}.py: a module named like "
+                   f"one Python already has (the standard library's or an installed package) "
+                   f"cannot be imported by that name; rename {top}.py, e.g. to {top}_app.py")
+
+
 def _import_failure(module_name: str, exc: BaseException) -> str:
     message = f"importing {module_name!r} failed: {type(exc).__name__}: {exc}"
     if isinstance(exc, ModuleNotFoundError) and exc.name:
@@ -154,7 +170,11 @@ _CLI_FILES = (os.path.abspath(__file__), os.path.dirname(importlib.__file__) + o
 
 
 def _user_traceback(exc: BaseException) -> str:
-    """The traceback from the first frame outside this command and importlib."""
+    """The traceback from the first frame outside this command and importlib (for a syntax
+    error, which has no frame of the user's, only the place in the file)."""
+    if isinstance(exc, SyntaxError) and exc.filename and not exc.filename.startswith(
+            _CLI_FILES):
+        return "".join(traceback.format_exception_only(type(exc), exc))
     tb = exc.__traceback__
     while tb is not None:
         filename = tb.tb_frame.f_code.co_filename
@@ -272,14 +292,20 @@ def cmd_run(args: argparse.Namespace) -> int:
                          listen_url(address, settings.scheme == "https"))
 
         limits = settings.make_limits(_default_limits())
-        return workers.supervise(
-            [listen], workers=settings.workers, reuse_port=settings.reuse_port,
-            backlog=settings.backlog, shutdown_timeout=limits.drain_timeout + 5.0,
-            reload=settings.reload,
-            reload_dirs=settings.watch_dirs() if settings.reload else (),
-            reload_patterns=settings.reload_include, reload_interval=settings.reload_interval,
-            on_ready=ready, worker_timeout=settings.worker_timeout,
-        )
+        try:
+            return workers.supervise(
+                [listen], workers=settings.workers, reuse_port=settings.reuse_port,
+                backlog=settings.backlog, shutdown_timeout=limits.drain_timeout + 5.0,
+                reload=settings.reload,
+                reload_dirs=settings.watch_dirs() if settings.reload else (),
+                reload_patterns=settings.reload_include, reload_interval=settings.reload_interval,
+                on_ready=ready, worker_timeout=settings.worker_timeout,
+            )
+        except OSError as exc:  # the supervisor binds before forking: a taken port, ...
+            message = listen_error(exc, [listen])
+            if message is None:
+                raise
+            raise CLIError(message.removeprefix("corkweb: error: ")) from None
     app = load_app(settings.app, factory=settings.factory, app_dir=settings.app_dir,
                    interface=settings.interface, root_path=settings.root_path,
                    lifespan=settings.lifespan, threads=settings.threads)
@@ -383,9 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         if exc.errno is None:
             raise
-        message = address_in_use(exc, [{"host": args.host or "127.0.0.1", "port": args.port}]
-                                 if getattr(args, "port", None) else [])
-        print(message or f"corkweb: error: {exc}", file=sys.stderr)
+        print(f"corkweb: error: {exc}", file=sys.stderr)
         return 1
 
 

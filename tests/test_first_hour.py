@@ -571,3 +571,61 @@ def test_ctrl_c_says_what_it_waits_for_and_a_second_one_exits_now() -> None:
     assert "on_shutdown ran" in cli.output  # the shutdown hooks still ran
     assert "Task was destroyed" not in cli.output and "pending" not in cli.output, cli.output
     assert failures  # the stuck client saw its connection closed
+
+
+def test_a_syntax_error_in_the_app_is_shown_without_the_commands_frames(tmp_path: Path) -> None:
+    (tmp_path / "typo.py").write_text("from corkweb import App\n\napp = App(\n")
+    done = run_cli("run", "typo", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.startswith(f'  File "{tmp_path / "typo.py"}", line 3\n'), done.stderr
+    assert "Traceback" not in done.stderr and "importlib" not in done.stderr
+    assert done.stderr.rstrip().endswith("SyntaxError: '(' was never closed (typo.py, line 3)")
+
+
+def test_a_module_named_like_the_standard_librarys_is_explained(tmp_path: Path) -> None:
+    if sys.version_info < (3, 11):
+        pytest.skip("needs python -P (3.11) to start the command as its console script does")
+    (tmp_path / "email.py").write_text(HELLO)
+    # -P: the `corkweb` script does not put the current folder first on sys.path (python -m
+    # does, and then email.py breaks Python's own imports before corkweb runs at all).
+    done = subprocess.run([sys.executable, "-P", "-m", "corkweb", "run", "email"],
+                          cwd=tmp_path, env=cli_env(), capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 1
+    assert done.stderr.startswith("corkweb: error: 'email' imported ")
+    assert "not your email.py" in done.stderr and "rename email.py" in done.stderr
+
+
+def test_listen_errors_are_one_line(tmp_path: Path) -> None:
+    import socket
+
+    (tmp_path / "hello.py").write_text(HELLO)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        workers = run_cli("run", "hello", "--port", str(port), "--workers", "2", cwd=tmp_path)
+    assert workers.returncode == 1
+    assert workers.stderr.startswith(f"corkweb: error: port {port} on 127.0.0.1 is already in "
+                                     f"use"), workers.stderr
+    assert len(workers.stderr.strip().splitlines()) == 1
+    (tmp_path / "elsewhere.py").write_text(HELLO + '\napp.run(host="192.0.2.1", port=0)\n')
+    done = subprocess.run([sys.executable, "elsewhere.py"], cwd=tmp_path, env=cli_env(),
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "corkweb: error: cannot listen on 192.0.2.1: it is not an address of this machine; use "
+        "127.0.0.1 (this machine only) or 0.0.0.0 (every interface): app.run(host=...), corkweb "
+        "run -H ... or CORKWEB_HOST"), done.stderr
+
+
+def test_the_cookiecutter_template_refuses_bad_names_too(tmp_path: Path) -> None:
+    """``cookiecutter`` used directly on the template runs its pre-generation hook."""
+    cookiecutter_main = pytest.importorskip("cookiecutter.main")
+    from cookiecutter.exceptions import FailedHookException
+
+    template = Path(__file__).resolve().parent.parent / "cookiecutter"
+    with pytest.raises(FailedHookException):
+        cookiecutter_main.cookiecutter(str(template), no_input=True, output_dir=str(tmp_path),
+                                       extra_context={"project_name": "json"})
+    assert not list(tmp_path.iterdir())

@@ -25,7 +25,7 @@ from ..wire.limits import Limits
 from .http import HTTPConnection
 from .state import ErrorHandler, Handler, ServerState
 
-__all__ = ["Server", "new_event_loop", "run", "listen_url", "address_in_use"]
+__all__ = ["Server", "new_event_loop", "run", "listen_url", "listen_error"]
 
 log = logging.getLogger("corkweb.error")
 
@@ -39,20 +39,29 @@ def listen_url(address: Any, tls: bool = False) -> str:
     return f"unix:{address}"
 
 
-def address_in_use(exc: OSError, listens: Iterable[dict[str, Any]]) -> str | None:
-    """The one line to print when a port is taken (``None`` for any other error): which
-    address, and how to pick another port."""
-    if exc.errno != errno.EADDRINUSE:
-        return None
-    ports = [(o.get("host"), o["port"]) for o in listens if o.get("port")]
-    if len(ports) == 1:
-        host, port = ports[0]
-        where, other = f"port {port} on {host or 'every interface'} is", port + 1
-    else:
-        where, other = f"an address ({exc.strerror or exc}) is", 3001
-    return (f"corkweb: error: {where} already in use (another server, or an earlier one still "
-            f"running?); pick another port: app.run(port={other}), corkweb run -p {other} or "
+def listen_error(exc: OSError, listens: Iterable[dict[str, Any]]) -> str | None:
+    """The one line to print when an address cannot be listened on (a port taken, a port that
+    needs privileges, a host that is not this machine's), saying what to do; ``None`` for any
+    other error."""
+    ports = [(o.get("host"), o["port"]) for o in listens if "port" in o]
+    host, port = ports[0] if len(ports) == 1 else (None, None)
+    other = port + 1 if port else 3001
+    pick = (f"pick another port: app.run(port={other}), corkweb run -p {other} or "
             f"CORKWEB_PORT={other} (port 0 picks a free one)")
+    if exc.errno == errno.EADDRINUSE:
+        where = (f"port {port} on {host or 'every interface'} is" if port else
+                 f"an address ({exc.strerror or exc}) is")
+        return (f"corkweb: error: {where} already in use (another server, or an earlier one "
+                f"still running?); {pick}")
+    if exc.errno == errno.EACCES and port:
+        return (f"corkweb: error: port {port} needs privileges this process does not have "
+                f"(ports below 1024 usually do); use a port such as 8080 behind a proxy, or "
+                f"{pick}")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return (f"corkweb: error: cannot listen on {host or 'that host'}: it is not an address "
+                f"of this machine; use 127.0.0.1 (this machine only) or 0.0.0.0 (every "
+                f"interface): app.run(host=...), corkweb run -H ... or CORKWEB_HOST")
+    return None
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
