@@ -72,7 +72,7 @@ def main() -> int:
         return 2
     sup = Supervisor(args.workers)
     try:
-        port = int(sup.wait_for(r"serving \S+ on http://\S+:(\d+)").group(1))
+        port = int(sup.wait_for(r"(?:serving \S+|listening) on http://\S+:(\d+)").group(1))
         duration = 4 + 3 * args.restarts
         result: dict = {}
 

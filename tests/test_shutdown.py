@@ -146,3 +146,32 @@ def test_a_request_sent_on_an_idle_connection_during_the_drain_is_answered() -> 
             w.close()
 
     asyncio.run(main())
+
+
+def test_a_connection_accepted_as_the_drain_begins_is_served_then_closed() -> None:
+    """A connection the loop accepted just before the listening socket closed reaches
+    connection_made with the drain under way: its request is answered (connection: close),
+    not refused with 503; one that sends nothing is closed after drain_idle."""
+    import asyncio
+
+    from protocol_helpers import connect, get
+
+    from corkweb import App, Limits
+
+    app = App(templates=None, limits=Limits(drain_idle=0.05))
+    app.get("/")(lambda res, req: res.end("ok"))
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        conn, transport = connect(app, loop)
+        conn.state.draining = True
+        late, late_transport = connect(app, loop, state=conn.state)
+        quiet, quiet_transport = connect(app, loop, state=conn.state)
+        late.data_received(get())
+        assert late_transport.data.startswith(b"HTTP/1.1 200 OK\r\n"), late_transport.data
+        assert b"connection: close\r\n" in late_transport.data and late_transport.closed
+        assert not quiet_transport.closed and quiet_transport.writes == []
+        await asyncio.sleep(0.1)  # drain_idle passes with nothing received
+        assert quiet_transport.closed and quiet_transport.writes == []
+
+    asyncio.run(main())

@@ -108,12 +108,17 @@ class HTTPConnection(CorkedProtocol):
         transport.set_write_buffer_limits(high=self._high_water)
         state = self.state
         state.connections.add(self)
-        if len(state.connections) > state.limits.max_connections or state.draining:
+        if len(state.connections) > state.limits.max_connections:
             self.write(error_response(503, "server busy, try again"))
             self.close_transport()
             return
         state.watch(self)
         state.start_clock()
+        if state.draining:
+            # Accepted just before the listening socket closed: its client sends a request
+            # it expects an answer to. Serve it like an idle keep-alive connection during the
+            # drain (answered with connection: close; closed if it stays quiet).
+            self.shutdown()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         super().connection_lost(exc)
