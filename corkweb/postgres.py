@@ -20,6 +20,7 @@
 
 ``Postgres(app, ...)`` registers itself with the app's lifespan: each worker opens its own
 pool in ``on_start`` and closes it in ``on_shutdown`` (docs/databases.md).
+In typed handlers, ``conn=Depends(db.session)`` lends a connection for the request.
 
 Errors leave a ``connection()`` / ``transaction()`` block or a shortcut as HTTP errors the
 app answers without any handler of its own:
@@ -35,7 +36,9 @@ app answers without any handler of its own:
   CHECK violation: 422 (the app let bad input through);
 * a serialization failure or a deadlock: 503 with ``Retry-After`` (the client may retry).
 
-Any other database error propagates unchanged (logged, answered 500).
+Any other database error propagates unchanged (logged, answered 500). The same answers are
+registered as the app's error handlers for those asyncpg classes, for errors raised outside a
+block (a typed handler's ``Depends(db.session)`` connection).
 
 Why not asyncpg's own ``Pool``: per request it spends a task in ``asyncio.shield`` on
 release, another in ``wait_for`` when acquiring with a timeout, a proxy object around the
@@ -67,6 +70,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from .error_handling import render_error
 from .errors import HTTPError, ServiceUnavailable, UnprocessableContent
 
 __all__ = ["Postgres", "PoolTimeout", "may_leave_session_state"]
@@ -210,6 +214,11 @@ class Postgres:
         if app is not None:
             app.on_start(self.open)
             app.on_shutdown(self.close)
+            # Database errors that escape outside a block of this pool (a typed handler's
+            # ``Depends(db.session)`` connection, or one taken with ``acquire``) are answered
+            # the same way.
+            for error_class in _mapped_error_classes():
+                app.on_error(error_class, self._answer_error)
 
     def __repr__(self) -> str:
         return (f"<Postgres size={self._size} idle={len(self._idle)} "
@@ -258,6 +267,30 @@ class Postgres:
         return len(self._idle)
 
     # -- leasing -----------------------------------------------------------------------------
+
+    async def session(self) -> AsyncIterator[Any]:
+        """A dependency for typed handlers: ``conn=Depends(db.session)`` lends a connection
+        for the request; it comes back (reset if needed) after the answer has been sent."""
+        conn = await self.acquire()
+        try:
+            yield conn
+        except BaseException as exc:
+            try:
+                await self._give_back(conn, exc)
+            except HTTPError:
+                pass  # the app's error handlers have already answered ``exc`` itself
+            raise
+        await self._give_back(conn, None)
+
+    def _answer_error(self, error: BaseException, res: Any, req: Any) -> None:
+        """The app's error handler for database errors raised outside a block."""
+        mapped = _query_error(error, self.retry_after, self.query_timeout)
+        if mapped is None:  # not one of the classes registered: never happens
+            mapped = HTTPError(500)
+        if mapped.status >= 500:
+            log.error("%s %s answered %d: %s", req.method, req.path, mapped.status,
+                      mapped.message)
+        render_error(res, req, mapped.status, mapped.message, mapped.headers)
 
     def connection(self) -> _Lease:
         """``async with db.connection() as conn``: one connection for the block."""
@@ -472,6 +505,19 @@ class _Lease:
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         conn, self._conn = self._conn, None
         await self._db._give_back(conn, exc)
+
+
+def _mapped_error_classes() -> tuple[type[BaseException], ...]:
+    """The asyncpg errors that :func:`_query_error` turns into an HTTP error."""
+    import asyncpg
+
+    return (asyncpg.UniqueViolationError, asyncpg.ExclusionViolationError,
+            asyncpg.ForeignKeyViolationError, asyncpg.NotNullViolationError,
+            asyncpg.CheckViolationError, asyncpg.QueryCanceledError,
+            asyncpg.SerializationError, asyncpg.DeadlockDetectedError,
+            asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
+            asyncpg.TooManyConnectionsError, asyncpg.AdminShutdownError,
+            asyncpg.CrashShutdownError, asyncpg.InterfaceError)
 
 
 def _connection_error(exc: BaseException, retry_after: int) -> HTTPError | None:

@@ -252,3 +252,4 @@ def test_bad_pool_settings_are_rejected() -> None:
         Postgres(None, "postgresql://x", reset="never")
     with pytest.raises(ValueError, match="acquire_timeout"):
         Postgres(None, "postgresql://x", acquire_timeout=0)
+
