@@ -56,7 +56,7 @@ def test_rendered_project_installs_and_passes_its_tests(
     for path in (package / "db.py", package / "notes.py", project / "tests" / "test_notes.py"):
         assert path.exists() == (database != "none"), path
     if database == "postgres":
-        assert '"asyncpg>=0.29"' in (project / "pyproject.toml").read_text()
+        assert '"asyncpg>=0.30"' in (project / "pyproject.toml").read_text()
     readme = (project / "README.md").read_text()
     assert 'pip install -e ".[test]" && python -m pytest' in readme
     assert "python -m cork_demo" in readme
