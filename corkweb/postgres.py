@@ -358,7 +358,7 @@ class Postgres:
         """Give back ``conn`` at once when it needs no reset; False when it does."""
         if conn.needs_reset or self.reset_always or conn.is_in_transaction():
             return False
-        self.release(conn)
+        self._put_back(conn)
         return True
 
     async def acquire(self) -> Any:
@@ -398,7 +398,7 @@ class Postgres:
             if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 handed = waiter.result()
                 if handed is not None:
-                    self.release(handed)
+                    self._put_back(handed)
                 else:
                     self._slot_freed()
             raise
@@ -427,7 +427,12 @@ class Postgres:
     def _slot_freed(self) -> None:
         self._hand_over(None)
 
-    def release(self, conn: Any) -> None:
+    async def release(self, conn: Any) -> None:
+        """Give back a connection taken with :meth:`acquire` (reset first if it needs it)."""
+        if not self._release_if_clean(conn):
+            await self._give_back(conn, None)
+
+    def _put_back(self, conn: Any) -> None:
         """Return a clean connection (not in a transaction, no session state) to the pool."""
         if conn.is_closed():
             self._size -= 1
@@ -452,7 +457,7 @@ class Postgres:
             self._discard(conn)
             raise
         conn.needs_reset = False
-        self.release(conn)
+        self._put_back(conn)
 
     async def _reset_in_background(self, conn: Any) -> None:
         import asyncpg
@@ -495,7 +500,7 @@ class Postgres:
                 log.warning("dropped a database connection whose reset failed: %r",
                             reset_error)
         else:
-            self.release(conn)
+            self._put_back(conn)
         if exc is not None:
             mapped = _query_error(exc, self.retry_after, self.query_timeout)
             if mapped is not None:

@@ -253,3 +253,19 @@ def test_bad_pool_settings_are_rejected() -> None:
     with pytest.raises(ValueError, match="acquire_timeout"):
         Postgres(None, "postgresql://x", acquire_timeout=0)
 
+
+
+def test_acquire_and_release_reset_a_connection_that_needs_it(pg_dsn) -> None:
+    async def main():
+        db = Postgres(None, pg_dsn, max_size=1)
+        await db.open()
+        try:
+            conn = await db.acquire()
+            await conn.execute("SET application_name = 'by hand'")
+            await db.release(conn)
+            assert await db.fetchval("SELECT current_setting('application_name')") == ""
+            assert (db.size, db.idle) == (1, 1)
+        finally:
+            await db.close()
+
+    asyncio.run(main())
