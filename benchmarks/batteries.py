@@ -42,6 +42,7 @@ ROUTES: dict[str, tuple[str, str]] = {
     "auth": ("/auth", "Authorization: Bearer t0ken\r\n"),
     "metrics": ("/metrics-route/7", ""),
     "tracing": ("/traced/7", ""),
+    "tracing_noop": ("/traced-noop/7", ""),
 }
 
 
@@ -87,19 +88,24 @@ def _more(app: Any, hello: Any) -> None:
     if hasattr(corkweb, "BearerAuth"):
         app.router("", corkweb.BearerAuth(lambda token: {"user": token})).get("/auth", hello)
     try:
-        from corkweb.middleware.metrics import Metrics
+        from corkweb import Metrics
     except ImportError:
         pass
     else:
         app.router("", Metrics(registry=None)).get("/metrics-route/:id", hello)
     try:
-        from corkweb.middleware.tracing import Tracing
+        from corkweb import Tracing
     except ImportError:
         pass
     else:
         from opentelemetry.sdk.trace import TracerProvider
 
+        from opentelemetry.trace import NoOpTracerProvider
+
         app.router("", Tracing(tracer_provider=TracerProvider())).get("/traced/:id", hello)
+        # The API's no-op provider: what the middleware itself costs, without the SDK.
+        app.router("", Tracing(tracer_provider=NoOpTracerProvider())).get(
+            "/traced-noop/:id", hello)
 
 
 def serve(kind: str, port: int) -> None:

@@ -32,6 +32,7 @@ from .middleware.ratelimit import RateLimit, RedisRateLimit
 from .middleware.request_id import RequestID
 from .middleware.security import SecurityHeaders
 from .middleware.sessions import Session, Sessions, get_session
+from .middleware.tracing import Tracing
 from .multipart import FormData, MultipartReader, Part, UploadFile
 from .postgres import Postgres
 from .redirects import same_site_path
@@ -106,4 +107,5 @@ __all__ = [
     "APIKeyAuth",
     "JWTAuth",
     "Metrics",
+    "Tracing",
 ]

@@ -201,6 +201,14 @@ class App(RouteGroup):
 
         return register
 
+    def observe_errors(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Call ``fn(error, res, req)`` for every error raised while handling a request,
+        before it is answered (by ``on_error`` handlers or the default page): for tracing and
+        error reporting. It cannot change the answer; if it raises, that is logged."""
+        self._check_open("add an error observer")
+        self._errors.observers.append(fn)
+        return fn
+
     def set_error_handler(self, handler: Callable[..., Any]) -> None:
         """socketify's name for ``app.on_error(handler)``."""
         self.on_error(None, handler)

@@ -131,6 +131,9 @@ class ErrorHandlers:
         self.by_status: dict[int, ErrorHandler] = {}
         self.fallback: ErrorHandler | None = None
         self.debug = False
+        #: ``fn(error, res, req)`` told of every error before it is answered (tracing, error
+        #: reporting); they cannot change the answer.
+        self.observers: list[ErrorHandler] = []
 
     def add(self, key: type[BaseException] | int | None, handler: ErrorHandler) -> None:
         if key is None:
@@ -155,6 +158,11 @@ class ErrorHandlers:
 
     def __call__(self, exc: BaseException, res: Any, req: Any) -> Any:
         """The server's error hook: a user handler if one matches, else the default answer."""
+        for observe in self.observers:
+            try:
+                observe(exc, res, req)
+            except Exception:
+                log.exception("error observer %r raised while observing %r", observe, exc)
         handler = self.find(exc)
         if handler is not None:
             return handler(exc, res, req)
