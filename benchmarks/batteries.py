@@ -99,7 +99,6 @@ def _more(app: Any, hello: Any) -> None:
         pass
     else:
         from opentelemetry.sdk.trace import TracerProvider
-
         from opentelemetry.trace import NoOpTracerProvider
 
         app.router("", Tracing(tracer_provider=TracerProvider())).get("/traced/:id", hello)
