@@ -35,7 +35,13 @@ from ..errors import HTTPError
 __all__ = ["Tracing"]
 
 
-class _HeaderGetter:
+try:
+    from opentelemetry.propagators.textmap import Getter as _GetterBase
+except ImportError:  # pragma: no cover - without the extra, Tracing() says what to install
+    _GetterBase = object  # type: ignore[misc,assignment]
+
+
+class _HeaderGetter(_GetterBase):
     """OpenTelemetry's ``Getter`` over the raw ``(name, value)`` byte pairs of a request."""
 
     def get(self, carrier: Any, key: str) -> list[str] | None:
