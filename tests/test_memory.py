@@ -44,6 +44,7 @@ class Seen:
     def __init__(self) -> None:
         self.refs: dict[str, weakref.ref[Any]] = {}
         self.started = asyncio.Event()
+        self.finished = asyncio.Event()
 
     def keep(self, **objects: Any) -> None:
         for name, obj in objects.items():
@@ -65,6 +66,16 @@ def make_app(seen: Seen) -> App:
     def home(res, req):
         seen.keep(res=res, req=req)
         res.end("hello")
+
+    @app.get("/slow")
+    async def slow(res, req):
+        seen.keep(res=res, req=req)
+        res.on_aborted(lambda r: seen.keep(aborted=r))
+        try:
+            await asyncio.sleep(0.05)
+            res.end("late")  # dropped: the client is gone
+        finally:
+            seen.finished.set()
 
     @app.post("/upload")
     async def upload(res, req):
@@ -166,6 +177,19 @@ def upload_head(path: str, length: int, ctype: bytes = b"application/octet-strea
 def test_completed_request_is_freed(no_gc: None) -> None:
     async def client(port: int, seen: Seen) -> None:
         await exchange(port, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n" * 3, until=b"hello", times=3)
+
+    run_case(client)
+
+
+def test_aborted_request_is_freed_once_its_handler_ends(no_gc: None) -> None:
+    async def client(port: int, seen: Seen) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n")
+        await seen.started.wait()
+        writer.close()
+        await writer.wait_closed()
+        await seen.finished.wait()
+        assert "aborted" in seen.refs  # on_aborted ran
 
     run_case(client)
 
