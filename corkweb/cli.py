@@ -279,7 +279,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     given["app"] = args.app
     settings = Settings.load(given)
     if not settings.app:
-        raise CLIError("no app given: corkweb run module:app (or set CORKWEB_APP)")
+        raise CLIError("no app given: corkweb run module:app (or set CORKWEB_APP)"
+                       + _app_here(settings.app_dir))
     configure_logging(settings.log_level, settings.access_log)
     ssl_context = settings.ssl_context()  # a bad certificate fails here, before any fork
     listen: dict[str, Any] = ({"uds": settings.uds} if settings.uds else
@@ -321,6 +322,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"corkweb: error: {exc}", file=sys.stderr)
         return 3
     return 0
+
+
+def _app_here(folder: str) -> str:
+    """``; app.py is here: corkweb run app`` when a likely app module sits in ``folder``."""
+    for name in ("app", "main", "server"):
+        if (Path(folder) / f"{name}.py").is_file():
+            return f"; {name}.py is here: corkweb run {name}"
+    return ""
 
 
 def _default_limits() -> Any:

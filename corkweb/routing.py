@@ -483,8 +483,27 @@ def _parse(path: str) -> tuple[_Segment, ...]:
             rank = WILDCARD if text == "*" else SUFFIX
             segments.append(_Segment(rank, text[:-1], "", ""))
         else:
+            _refuse_foreign_parameter(path, text)
             segments.append(_Segment(STATIC, text, "", ""))
     return tuple(segments)
+
+
+#: ``{id}`` (FastAPI, Starlette) and ``<id>``, ``<int:id>`` (Flask): no request can ever match
+#: them literally, since clients percent-encode these characters (RFC 3986 §2), so a route
+#: written that way would answer 404 in silence.
+_FOREIGN_PARAM = re.compile(r"\{(\w+)(?::(\w+))?\}|<(?:(\w+):)?(\w+)>")
+
+
+def _refuse_foreign_parameter(path: str, text: str) -> None:
+    m = _FOREIGN_PARAM.fullmatch(text)
+    if m is None:
+        return
+    name = m.group(1) or m.group(4)
+    conv = m.group(2) or m.group(3)
+    conv = conv if conv in _CONVERTERS and conv != "str" else None
+    better = f":{name}<{conv}>" if conv else f":{name}"
+    raise ValueError(f"route pattern {path!r}: {text!r} is not a parameter in corkweb; "
+                     f"write {path.replace(text, better, 1)!r}")
 
 
 def _segment_regex(seg: _Segment) -> str:

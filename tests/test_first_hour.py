@@ -629,3 +629,25 @@ def test_the_cookiecutter_template_refuses_bad_names_too(tmp_path: Path) -> None
         cookiecutter_main.cookiecutter(str(template), no_input=True, output_dir=str(tmp_path),
                                        extra_context={"project_name": "json"})
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(("pattern", "better"), [
+    ("/users/{id}", "/users/:id"),
+    ("/users/<id>", "/users/:id"),
+    ("/users/<int:id>", "/users/:id<int>"),
+    ("/files/{rest:path}", "/files/:rest<path>"),
+])
+def test_route_parameters_from_other_frameworks_are_translated(pattern: str, better: str) -> None:
+    app = App(templates=None)
+    with pytest.raises(ValueError) as info:
+        app.get(pattern, lambda res, req: None)
+    assert str(info.value).endswith(f"is not a parameter in corkweb; write {better!r}")
+    app.get(better, lambda res, req: None)  # and the suggestion is a valid pattern
+
+
+def test_run_without_an_app_points_at_the_likely_module(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(HELLO)
+    done = run_cli("run", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip() == ("corkweb: error: no app given: corkweb run module:app (or set "
+                                   "CORKWEB_APP); app.py is here: corkweb run app")
