@@ -89,8 +89,10 @@ def make_app() -> App:
     def headers(x_token: Annotated[str, Header()],
                 user_agent: Annotated[str | None, Header()] = None,
                 x_num: Annotated[int, Header(alias="X-Number")] = 0,
-                session: Annotated[str | None, Cookie()] = None) -> dict:
-        return {"token": x_token, "ua": user_agent, "num": x_num, "session": session}
+                session: Annotated[str | None, Cookie()] = None,
+                visits: Annotated[int, Cookie(), msgspec.Meta(ge=0)] = 0) -> dict:
+        return {"token": x_token, "ua": user_agent, "num": x_num, "session": session,
+                "visits": visits}
 
     @app.post("/items", status=201)
     async def create(item: ItemIn) -> ItemOut:
@@ -283,8 +285,10 @@ def test_missing_required_query_parameter(client) -> None:
 
 def test_headers_and_cookies(client) -> None:
     r = client.get("/headers", headers={"x-token": "t0k", "user-agent": "ua/1",
-                                        "x-number": "5", "cookie": "session=abc"})
-    assert r.json() == {"token": "t0k", "ua": "ua/1", "num": 5, "session": "abc"}
+                                        "x-number": "5", "cookie": "session=abc; visits=3"})
+    assert r.json() == {"token": "t0k", "ua": "ua/1", "num": 5, "session": "abc", "visits": 3}
+    errors = problem(client.get("/headers", headers={"cookie": "visits=-1"}))
+    assert [e["loc"] for e in errors] == [["header", "x-token"], ["cookie", "visits"]]
     assert locs(client.get("/headers")) == [["header", "x-token"]]
     assert locs(client.get("/headers", headers={"x-token": "t", "x-number": "five"})) == [
         ["header", "x-number"]]
