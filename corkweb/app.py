@@ -358,7 +358,7 @@ class App(RouteGroup):
             return self._async_route(result, res, req, route)
         if req.yield_requested and not res.has_responded():
             return self._fall_through(res, req, route)
-        if result is not None and result is not res:  # PERF: two identity tests when it ended
+        if result is not None and result is not res:  # PERF: +27 instructions (callgrind)
             return self.api.returned(result, res, entry.status)
         return result
 

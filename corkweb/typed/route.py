@@ -215,7 +215,8 @@ def _single(plan: Plan, step: Step, needs_body: bool,
     def typed_body_sync(res: Any, req: Any) -> None:
         # PERF: a sync handler takes its body through on_data: the connection feeds it
         # within the read that carried it, and the answer leaves in that read's write, with
-        # no future, coroutine or task (see docs/typed-handlers.md for the figure).
+        # no future, coroutine or task: 112k instructions per request against 138k for the
+        # same handler written async (callgrind, benchmarks/typed.py).
         _check_json(req)
         chunks: list[bytes] = []
 
