@@ -126,6 +126,14 @@ def make_app() -> App:
     def embedded(item: ItemIn, tag: Tag, note: Annotated[str, Body()] = "") -> dict:
         return {"item": item.name, "tag": tag.label, "note": note}
 
+    @app.get("/typed-segments/:n<int>/:u<uuid>")
+    def typed_segments(n: str, u: uuid.UUID) -> dict:
+        return {"n": n, "u": str(u)}
+
+    @app.post("/anything")
+    def anything(payload: dict[str, Any]) -> dict:
+        return {"keys": sorted(payload)}
+
     @app.post("/scalar-body")
     def scalar_body(count: Annotated[int, Body()]) -> dict:
         return {"count": count}
@@ -254,6 +262,20 @@ def test_every_bad_path_parameter_is_reported(client) -> None:
     errors = problem(r)
     assert [e["loc"] for e in errors] == [["path", name] for name in "ifbucldt"]
     assert errors[0]["input"] == "x" and "int" in errors[0]["msg"]
+
+
+def test_route_converters_and_annotations_agree(client) -> None:
+    u = uuid.uuid4()
+    assert client.get(f"/typed-segments/7/{u}").json() == {"n": "7", "u": str(u)}
+
+
+def test_hostile_bodies_and_numbers_are_4xx(client) -> None:
+    deep = b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    r = client.post("/anything", content=deep, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "nested too deeply" in r.text
+    assert locs(client.get("/query?limit=" + "9" * 5000)) == [["query", "limit"]]
+    assert locs(client.get("/path/1/1e400/s/true/" + str(uuid.uuid4()) +
+                           "/red/x/2024-01-01/2024-01-01T00:00:00")) == [["path", "f"]]
 
 
 def test_query_parameters_defaults_lists_aliases(client) -> None:

@@ -205,7 +205,9 @@ class Plan:
             for name, key, _ in fields:
                 value = req.get_parameter(key)
                 if value is not None:
-                    raw[name] = value
+                    # A typed route segment (:id<int>) gives an int, a float or a UUID: back
+                    # to its text, which converts to whatever the parameter is annotated.
+                    raw[name] = value if value.__class__ is str else str(value)
         fields = by_source.get("query")
         if fields:
             queries = req.get_queries()
@@ -277,6 +279,8 @@ class Plan:
             return {}
         except msgspec.DecodeError as exc:
             raise BadRequest(f"request body is not valid JSON: {exc}") from None
+        except RecursionError:  # arrays or objects nested thousands deep, into an Any
+            raise BadRequest("request body is not valid JSON: nested too deeply") from None
         if not self.body_embedded:
             return {self.body[0].name: value}
         return {field.name: getattr(value, field.key) for field in self.body}
