@@ -15,12 +15,12 @@ import os
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from . import errors, typed
 from .callsite import describe, registrations_after, user_frame
-from .config import debug_from_env
+from .config import ENV_PROXY_PROTOCOL, debug_from_env, env_flag
 from .error_handling import ErrorHandlers
 from .hosts import TrustedHosts, origin_of
 from .importing import refuse_run
@@ -29,17 +29,16 @@ from .middleware import chain_is_async, compose
 from .proxy import TrustedProxies
 from .pubsub import PubSub
 from .pubsub.redis import hub_from_setting
-from .response import ResponseOptions
+from .request import Request
+from .response import Response, ResponseOptions
 from .routegroup import RouteGroup
 from .routing import Router
-from .server.http import HTTPConnection
-from .server.proxy_protocol import proxy_protocol_class
-from .server.serve import Server, listen_error, listen_url, new_event_loop
-from .server.serve import run as serve_forever
-from .server.websocket import websocket_upgrade
 from .templating import Jinja2Templates, load_builtin_pages, make_renderers, resolve_folders
 from .websocket import WebSocketRoute, publish_frame
 from .wire.limits import Limits
+
+if TYPE_CHECKING:  # the server is imported when the app starts serving, not at load time
+    from .server.runner import Runner, ServedApp
 
 __all__ = ["App", "RouteGroup"]
 
@@ -112,18 +111,15 @@ class App(RouteGroup):
         self._static: dict[str, dict[str, Any]] = {}
         self._frozen = False
         self._options: ResponseOptions | None = None
-        self._server: Server | None = None
+        self._runner: Runner | None = None
         self.api = typed.Api(self, title, version, openapi, docs, json_option, json_default)
-        # Running: the connection class; the access log swaps in a subclass.
-        self._protocol_class: type[HTTPConnection] = HTTPConnection
         # Scaling out (docs/scaling.md): pub/sub across processes, proxies.
         # pubsub: "redis://host:port/db" or a Backend (default CORKWEB_PUBSUB, else local);
         # trusted_proxies: addresses/CIDRs whose X-Forwarded-* are believed
         # (CORKWEB_TRUSTED_PROXIES); proxy_protocol: connections start with a PROXY header.
         self._pubsub_hub = hub_from_setting(pubsub)
         self.trusted_proxies = TrustedProxies.from_setting(trusted_proxies)
-        self.proxy_protocol = proxy_protocol or os.environ.get(
-            "CORKWEB_PROXY_PROTOCOL", "").lower() in ("1", "true", "yes", "on")
+        self.proxy_protocol = proxy_protocol or env_flag(ENV_PROXY_PROTOCOL)
         # Host safety (docs/deployment.md): the Host values answered (400 for others), and
         # the origin of absolute URLs, never taken from the request.
         self.trusted_hosts = TrustedHosts.from_setting(trusted_hosts)
@@ -136,7 +132,7 @@ class App(RouteGroup):
 
     def _check_open(self, what: str) -> None:
         if self._frozen:
-            if self._server is None and self._ran_from is not None:
+            if self.server is None and self._ran_from is not None:
                 # Code below app.run() runs only once the server has stopped.
                 raise errors.AppFrozenError(
                     f"cannot {what}: app.run() ({self._ran_from}) already served and returned; "
@@ -411,22 +407,19 @@ class App(RouteGroup):
         self._listens.append((opts, handler))
         return self
 
-    def _server_for(self, loop: asyncio.AbstractEventLoop | None = None) -> Server:
-        """A new server for this app, built when serving starts; one at a time.
+    def _runner_for(self) -> Runner:
+        if self._runner is None:
+            from .server.runner import Runner
 
-        Each serve (``app.run()``, a ``TestClient``, ``app.start()``) gets a fresh server
-        and ``stop`` lets it go, so an app can be served again after it stopped. ``start`` on
-        the loop already serving it adds a socket to the same server.
-        """
+            self._runner = Runner(self._served, self.limits)
+        return self._runner
+
+    def _served(self) -> ServedApp:
+        """What the server needs of this app; called each time a server is made."""
+        from .server.runner import ServedApp
+        from .server.websocket import websocket_upgrade
+
         self.freeze()
-        server = self._server
-        if server is not None:
-            if loop is not None and server.loop is loop:
-                return server
-            raise errors.AlreadyServingError(
-                "this App is already being served (by app.run(), a TestClient or TestServer, "
-                "or app.start() without app.stop()); stop that first (leave its `with` "
-                "block), or build one App per server with an app factory (docs/testing.md)")
         if not self._prepared:
             self._prepared = True
             self._scale_out()
@@ -434,15 +427,17 @@ class App(RouteGroup):
         handler: Callable[[Any, Any], Any] = self.handle
         if self.trusted_hosts is not None:  # free for apps that do not set it
             handler = self.trusted_hosts.guard(handler)
-        protocol_class = self._protocol_class
-        if self.proxy_protocol:
-            protocol_class = proxy_protocol_class(protocol_class, self.trusted_proxies)
-        self._server = Server(handler, error_handler=self._errors,
-                              options=self._options, limits=self.limits,
-                              upgrade_handler=websocket_upgrade if self._pubsub_hub
-                              is not None else None,
-                              protocol_class=protocol_class)
-        return self._server
+        return ServedApp(
+            handler, error_handler=self._errors, options=self._options, limits=self.limits,
+            request_class=Request, response_class=Response,
+            upgrade_handler=websocket_upgrade if self._pubsub_hub is not None else None,
+            on_start=self._on_start, on_shutdown=self._on_shutdown,
+            proxy_protocol=self.proxy_protocol, trusted_proxies=self.trusted_proxies)
+
+    @property
+    def server(self) -> Any:
+        """The ``corkweb.server.serve.Server`` while the app serves, else ``None``."""
+        return self._runner.server if self._runner is not None else None
 
     _prepared = False
     #: Where ``app.run()`` was called (``app.py:12``) once it served, for the frozen error.
@@ -453,8 +448,9 @@ class App(RouteGroup):
         from .background import drain
 
         left = self.limits.drain_timeout
-        if self._server is not None and self._server.drain_deadline is not None:
-            left = self._server.drain_deadline - asyncio.get_running_loop().time()
+        deadline = self._runner.drain_deadline if self._runner is not None else None
+        if deadline is not None:
+            left = deadline - asyncio.get_running_loop().time()
         await drain(left)
 
     def _scale_out(self) -> None:
@@ -528,103 +524,33 @@ class App(RouteGroup):
             opts: dict[str, Any] = {"uds": uds} if uds else {
                 "host": host or "127.0.0.1", "port": 3000 if port is None else port}
             listens.append((opts, None))
-        # Running for real: access log, worker processes, supervisor.
-        from .server import workers as _workers
-
-        if access_log:
-            from .server.access_log import access_log_protocol
-
-            self._protocol_class = access_log_protocol(
-                None if access_log is True else str(access_log))
-        inherited = _workers.worker_sockets()
-        if inherited is None and (workers > 1 or reload):
-            def ready(addresses: list[Any]) -> None:
-                for (_opts, handler), address in zip(listens, addresses, strict=False):
-                    log.info("corkweb listening on %s", listen_url(address, ssl is not None))
-                    if handler is not None:
-                        handler(_listen_info(address))
-
-            try:
-                code = _workers.supervise(
-                    [opts for opts, _ in listens], workers=workers, reuse_port=reuse_port,
-                    backlog=backlog, shutdown_timeout=self.limits.drain_timeout + 5.0,
-                    reload=reload, reload_dirs=list(reload_dirs), on_ready=ready,
-                    worker_timeout=worker_timeout)
-            except OSError as exc:
-                raise SystemExit(listen_error(exc, [o for o, _ in listens]) or exc) from None
-            if code:
-                raise SystemExit(code)
-            return
-        if inherited is not None:  # a worker: serve the supervisor's sockets
-            listens = [({"sock": sock}, None) for sock in inherited]
         caller = user_frame(2)
-        loop = new_event_loop()
-        server = self._server_for()
-        late = registrations_after(caller) if inherited is None else []
-        if late:
-            where = describe(caller)
-            log.warning("%s: app.run() blocks while it serves, so what is registered below "
-                        "it (line%s %s) does not exist until it returns: call app.run() last",
-                        where, "s" if len(late) > 1 else "", ", ".join(map(str, late)))
 
-        def announce(addresses: list[Any]) -> None:
-            for (_opts, handler), address in zip(listens, addresses, strict=False):
-                info = _listen_info(address)
-                # in a worker, the supervisor announces the address once for all
-                (log.debug if inherited is not None else log.info)(
-                    "corkweb listening on %s", listen_url(address, ssl is not None))
-                if handler is not None:
-                    handler(info)
-            _workers.notify_ready()
+        def warn_late_registrations() -> None:
+            late = registrations_after(caller)
+            if late:
+                log.warning("%s: app.run() blocks while it serves, so what is registered below "
+                            "it (line%s %s) does not exist until it returns: call app.run() "
+                            "last", describe(caller), "s" if len(late) > 1 else "",
+                            ", ".join(map(str, late)))
 
         try:
-            serve_forever(
-                server,
-                [{**opts, "ssl": ssl, "backlog": backlog} for opts, _ in listens],
-                on_start=self._on_start,
-                on_shutdown=self._on_shutdown,
-                on_listen=announce,
-                loop=loop,
-            )
-        except OSError as exc:
-            message = listen_error(exc, [o for o, _ in listens])
-            if message is None:
-                raise
-            raise SystemExit(message) from None
+            self._runner_for().run(
+                listens, ssl=ssl, workers=workers, reload=reload, reload_dirs=reload_dirs,
+                access_log=access_log, reuse_port=reuse_port, backlog=backlog,
+                worker_timeout=worker_timeout, on_serve=warn_late_registrations)
         finally:
-            self._server = None
-            self._ran_from = describe(caller)
-        if inherited is not None:  # a worker: see workers.ignore_stop_signals
-            _workers.ignore_stop_signals()
+            if self._frozen:  # it served (a supervisor never freezes the app)
+                self._ran_from = describe(caller)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0, **kwargs: Any) -> list[Any]:
         """Start serving on the running loop (for embedding and tests); see ``stop``."""
-        loop = asyncio.get_running_loop()
-        again = self._server is not None and self._server.loop is loop
-        server = self._server_for(loop)
-        if not again:
-            try:
-                for hook in self._on_start:
-                    result = hook()
-                    if asyncio.iscoroutine(result):
-                        await result
-            except BaseException:
-                self._server = None  # nothing listens: the app can be started again
-                raise
-        return await server.start(host, port, **kwargs)
+        return await self._runner_for().start(host, port, **kwargs)
 
     async def stop(self, timeout: float | None = None) -> None:
         """Drain and stop what ``start`` started, then run the shutdown hooks. The app can
         then be served again, by a new server."""
-        if self._server is not None:
-            await self._server.shutdown(timeout)
-        try:
-            for hook in self._on_shutdown:
-                result = hook()
-                if asyncio.iscoroutine(result):
-                    await result
-        finally:
-            self._server = None
+        await self._runner_for().stop(timeout)
 
 
 class _Entry:
@@ -636,11 +562,3 @@ class _Entry:
         self.call = call
         self.is_async = is_async
         self.status = status  # of a value the handler returns
-
-
-def _listen_info(address: Any) -> dict[str, Any]:
-    """What a ``listen()`` handler receives: ``{"host", "port"}`` or ``{"uds"}``."""
-    if isinstance(address, tuple):
-        return {"host": address[0], "port": address[1]}
-    return {"uds": address}
-

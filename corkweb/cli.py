@@ -25,7 +25,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import OPTIONS, ConfigError, Option, Settings
+from .config import (
+    ENV_APP,
+    ENV_APP_DIR,
+    ENV_FACTORY,
+    ENV_TEMPLATE,
+    OPTIONS,
+    ConfigError,
+    Option,
+    Settings,
+    env_flag,
+    env_value,
+)
 from .server.serve import listen_error, listen_url
 
 __all__ = ["main", "load_app", "build_parser"]
@@ -343,13 +354,11 @@ def _host(host: str) -> str:
 
 
 def cmd_routes(args: argparse.Namespace) -> int:
-    target = args.app or os.environ.get("CORKWEB_APP")
+    target = args.app or env_value(ENV_APP)
     if not target:
         raise CLIError("no app given: corkweb routes module:app")
-    factory = bool(args.factory) if args.factory is not None else (
-        os.environ.get("CORKWEB_FACTORY", "").lower() in ("1", "true", "yes", "on"))
-    app = load_app(target, factory=factory,
-                   app_dir=args.app_dir or os.environ.get("CORKWEB_APP_DIR", "."))
+    factory = bool(args.factory) if args.factory is not None else env_flag(ENV_FACTORY)
+    app = load_app(target, factory=factory, app_dir=args.app_dir or env_value(ENV_APP_DIR) or ".")
     rows = [("METHOD", "PATH", "HANDLER", "NAME")]
     for method, path, handler, name in app.routes:
         qual = getattr(handler, "__qualname__", None) or type(handler).__qualname__
@@ -372,7 +381,7 @@ def cmd_new(args: argparse.Namespace) -> int:
         render_project,
     )
 
-    template = find_template(args.template or os.environ.get("CORKWEB_TEMPLATE"))
+    template = find_template(args.template or env_value(ENV_TEMPLATE))
     context = {
         "project_name": args.name,
         "with_websocket": "yes" if args.websocket else "no",

@@ -283,16 +283,53 @@ class Settings:
         return list(self.reload_dir) or [self.app_dir]
 
 
-def debug_from_env(environ: Mapping[str, str] | None = None) -> bool:
-    """``CORKWEB_DEBUG`` as a boolean (unset: off); a bad value is refused by name."""
+# Variables read by the app and its batteries rather than by ``corkweb run``'s flags. Every
+# module reads them through env_value/env_flag below: one parse, one place that lists them.
+ENV_APP = ENV_PREFIX + "APP"
+ENV_APP_DIR = ENV_PREFIX + "APP_DIR"
+ENV_FACTORY = ENV_PREFIX + "FACTORY"
+ENV_DEBUG = ENV_PREFIX + "DEBUG"
+ENV_TEMPLATE = ENV_PREFIX + "TEMPLATE"
+ENV_PROXY_PROTOCOL = ENV_PREFIX + "PROXY_PROTOCOL"
+ENV_TRUSTED_PROXIES = ENV_PREFIX + "TRUSTED_PROXIES"
+ENV_TRUSTED_HOSTS = ENV_PREFIX + "TRUSTED_HOSTS"
+ENV_SERVER_NAME = ENV_PREFIX + "SERVER_NAME"
+ENV_PUBSUB = ENV_PREFIX + "PUBSUB"
+ENV_REDIS = ENV_PREFIX + "REDIS"
+
+#: ``{variable: what it sets}`` for the variables above (the flags' are in OPTIONS).
+APP_VARIABLES: dict[str, str] = {
+    ENV_PROXY_PROTOCOL: "connections start with a PROXY protocol header (App(proxy_protocol=))",
+    ENV_TRUSTED_PROXIES: "proxies whose X-Forwarded-* headers are believed (App(trusted_proxies=))",
+    ENV_TRUSTED_HOSTS: "the Host values answered (App(trusted_hosts=))",
+    ENV_SERVER_NAME: "the site's origin for absolute URLs (App(server_name=))",
+    ENV_PUBSUB: "pub/sub across processes: a Redis URL or 'local' (App(pubsub=))",
+    ENV_REDIS: "the Redis server of RedisRateLimit (else a Redis CORKWEB_PUBSUB)",
+    ENV_DEBUG: "debug mode (App(debug=), corkweb run --debug)",
+    ENV_TEMPLATE: "the project template of corkweb new",
+}
+
+
+def env_value(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The variable ``name``, stripped; ``None`` when unset or blank."""
     environ = os.environ if environ is None else environ
-    text = environ.get(ENV_PREFIX + "DEBUG", "")
+    return environ.get(name, "").strip() or None
+
+
+def env_flag(name: str, environ: Mapping[str, str] | None = None) -> bool:
+    """The variable ``name`` as a boolean (unset: off); a bad value is refused by name."""
+    text = env_value(name, environ) or ""
     try:
         return parse_bool(text)
     except ValueError as exc:
-        raise ConfigError(f"{ENV_PREFIX}DEBUG={text!r}: {exc}") from None
+        raise ConfigError(f"{name}={text!r}: {exc}") from None
+
+
+def debug_from_env(environ: Mapping[str, str] | None = None) -> bool:
+    """``CORKWEB_DEBUG`` as a boolean (unset: off); a bad value is refused by name."""
+    return env_flag(ENV_DEBUG, environ)
 
 
 def env_names(options: Iterable[Option] = OPTIONS) -> list[str]:
     """Every ``CORKWEB_*`` variable, for the docs and ``--help``."""
-    return [ENV_PREFIX + "APP", *(opt.env for opt in options)]
+    return [ENV_APP, *(opt.env for opt in options), *APP_VARIABLES]

@@ -16,17 +16,15 @@ may keep that answer for everyone. Two settings close this:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
+from .config import ENV_SERVER_NAME, ENV_TRUSTED_HOSTS, env_value
 from .errors import BadRequest
 
 __all__ = ["TrustedHosts", "origin_of", "ENV_TRUSTED_HOSTS", "ENV_SERVER_NAME"]
 
-ENV_TRUSTED_HOSTS = "CORKWEB_TRUSTED_HOSTS"
-ENV_SERVER_NAME = "CORKWEB_SERVER_NAME"
 
 
 def host_name(host: str) -> str:
@@ -76,7 +74,7 @@ class TrustedHosts:
                      ) -> TrustedHosts | None:
         """``App(trusted_hosts=...)``: ``None`` reads ``CORKWEB_TRUSTED_HOSTS``."""
         if value is None:
-            value = os.environ.get(ENV_TRUSTED_HOSTS) or None
+            value = env_value(ENV_TRUSTED_HOSTS)
             if value is None:
                 return None
         hosts = value if isinstance(value, TrustedHosts) else cls(value)
@@ -116,7 +114,7 @@ def origin_of(server_name: str | None) -> str | None:
     """``App(server_name=...)`` -> ``"https://example.com"`` (``None`` reads
     ``CORKWEB_SERVER_NAME``); refuses a value with a path, query or user part."""
     if server_name is None:
-        server_name = os.environ.get(ENV_SERVER_NAME) or None
+        server_name = env_value(ENV_SERVER_NAME)
         if server_name is None:
             return None
     text = server_name.strip()

@@ -18,14 +18,14 @@ See docs/scaling.md for the nginx side.
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+from .config import ENV_TRUSTED_PROXIES, env_value
 
 __all__ = ["TrustedProxies", "ENV_TRUSTED_PROXIES", "client_address", "client_scheme"]
 
 #: ``CORKWEB_TRUSTED_PROXIES="127.0.0.1,10.0.0.0/8"``: the default of ``App(trusted_proxies)``.
-ENV_TRUSTED_PROXIES = "CORKWEB_TRUSTED_PROXIES"
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -70,7 +70,7 @@ class TrustedProxies:
                      ) -> TrustedProxies | None:
         """``App(trusted_proxies=...)``: ``None`` reads ``CORKWEB_TRUSTED_PROXIES``."""
         if value is None:
-            value = os.environ.get(ENV_TRUSTED_PROXIES) or None
+            value = env_value(ENV_TRUSTED_PROXIES)
             if value is None:
                 return None
         if isinstance(value, TrustedProxies):

@@ -28,6 +28,7 @@ from .server.exchange import (
     PENDING,
     STREAMING,
     Exchange,
+    ExchangeOptions,
     Headers,
     Phase,
     TypedBody,
@@ -42,11 +43,11 @@ log = logging.getLogger("corkweb.error")
 _HTML = b"content-type: text/html; charset=utf-8\r\n"
 
 
-class ResponseOptions:
-    """App-wide settings a response needs, built once when the app starts (falcon's idea)."""
+class ResponseOptions(ExchangeOptions):
+    """App-wide settings a response needs, built once when the app starts (falcon's idea):
+    the exchange's (JSON, debug, trusted proxies) and the template renderers."""
 
-    __slots__ = ("json_dumps", "json_loads", "render", "render_async", "render_string",
-                 "debug", "proxies")
+    __slots__ = ("render", "render_async", "render_string")
 
     def __init__(
         self,
@@ -57,19 +58,12 @@ class ResponseOptions:
         debug: bool = False,
         render_string: Callable[[str, dict[str, Any]], Any] | None = None,
     ) -> None:
-        import orjson
-
-        self.json_dumps = json_dumps or orjson.dumps
-        self.json_loads = json_loads or orjson.loads
+        super().__init__(json_dumps, json_loads, debug)
         # Templates (templating.make_renderers): ``render_async`` is set when the engine is
         # async, and then ``render_string`` returns an awaitable too.
         self.render = render
         self.render_async = render_async
         self.render_string = render_string
-        self.debug = debug
-        # corkweb.proxy.TrustedProxies (set by the App): whose X-Forwarded-* to believe.
-        self.proxies: Any = None
-
 
 
 class Response(Exchange, BodyReaders):

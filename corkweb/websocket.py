@@ -100,6 +100,10 @@ class UpgradeInfo:
         self.deflate = deflate
         self.remote_address = remote_address
 
+    def socket_for(self, conn: Any) -> WebSocket:
+        """The ``ws`` object of the connection that takes over (the server calls this)."""
+        return WebSocket(conn, self.route, self.user_data)
+
 
 class WebSocketRoute:
     """The behaviour of one WebSocket path; also its decorator form.

@@ -6,7 +6,7 @@ import asyncio
 import itertools
 from typing import Any
 
-from corkweb import App
+from corkweb import App, Request, Response
 from corkweb.server.http import HTTPConnection
 from corkweb.server.state import ServerState
 from corkweb.wire.limits import Limits
@@ -67,9 +67,11 @@ def connect(app: App | Any, loop: asyncio.AbstractEventLoop, limits: Limits | No
         if isinstance(app, App):
             app.freeze()
             state = ServerState(loop, app.handle, error_handler=app._errors,
-                                options=app._options, limits=limits or app.limits)
+                                options=app._options, limits=limits or app.limits,
+                                request_class=Request, response_class=Response)
         else:
-            state = ServerState(loop, app, limits=limits)
+            state = ServerState(loop, app, limits=limits, request_class=Request,
+                                response_class=Response)
     conn = HTTPConnection(state)
     transport = RecordingTransport()
     conn.connection_made(transport)

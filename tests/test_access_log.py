@@ -18,14 +18,20 @@ from corkweb.server.access_log import (
     access_log_protocol,
 )
 from corkweb.server.http import HTTPConnection
+from corkweb.server.runner import connection_class
 from corkweb.server.serve import Server
 
 
 def test_off_by_default_means_the_plain_connection_class() -> None:
     """No flag, no check: the hot path runs HTTPConnection itself, not a subclass."""
-    app = App(templates=None)
-    assert app._protocol_class is HTTPConnection
-    assert Server(app.handle)._protocol_class is HTTPConnection
+    assert connection_class() is HTTPConnection
+    assert Server(App(templates=None).handle)._protocol_class is HTTPConnection
+
+
+def test_proxy_protocol_wraps_the_access_log_connection() -> None:
+    """The PROXY header is read before anything else; the access log then logs its client."""
+    cls = connection_class(access_log=True, proxy_protocol=True)
+    assert cls.__name__ == "ProxyProtocolConnection" and issubclass(cls, AccessLogConnection)
 
 
 def test_formats_are_checked_at_start_up() -> None:

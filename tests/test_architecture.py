@@ -54,11 +54,43 @@ def test_wire_is_sans_io() -> None:
                 assert name.startswith(("corkweb.wire", "corkweb.errors")), (path, name)
 
 
-def test_server_never_imports_the_app_or_the_router() -> None:
+# The framework layer: what user code is handed and how the app is described. The server
+# builds request, response and WebSocket objects through classes the app hands it at start-up.
+_FRAMEWORK = ("corkweb.app", "corkweb.routing", "corkweb.request", "corkweb.response",
+              "corkweb.websocket", "corkweb.middleware", "corkweb.routegroup", "corkweb.typed",
+              "corkweb.body", "corkweb.static", "corkweb.sse", "corkweb.multipart")
+
+
+def _is_framework(name: str) -> bool:
+    return any(name == mod or name.startswith(mod + ".") for mod in _FRAMEWORK)
+
+
+def test_server_imports_nothing_of_the_framework_layer() -> None:
     for path in (PACKAGE / "server").glob("*.py"):
         for name in imported(path):
-            assert not name.startswith(("corkweb.app", "corkweb.routing", "corkweb.middleware")), (
-                path, name)
+            assert not _is_framework(name), (path, name)
+
+
+def _load_time_imports(path: Path) -> set[str]:
+    """What a module imports when it is loaded: top-level statements, not function bodies
+    nor ``if TYPE_CHECKING:`` blocks."""
+    package = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts[:-1])
+    names: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1]
+            mod = ".".join(base + ([node.module] if node.module else [])) if node.level else (
+                node.module or "")
+            names.add(mod)
+            names.update(f"{mod}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+    return names
+
+
+def test_the_app_imports_no_server_module_at_load_time() -> None:
+    for name in _load_time_imports(PACKAGE / "app.py"):
+        assert not name.startswith("corkweb.server"), name
 
 
 def test_routing_is_pure() -> None:

@@ -441,4 +441,4 @@ def test_client_that_never_reads_is_dropped_after_send_timeout(serve) -> None:
         while not aborted and time.monotonic() < deadline:
             time.sleep(0.05)  # on_aborted runs in the server's thread: it is the signal
         assert aborted == [True]
-        assert app._server.connections == 0
+        assert app.server.connections == 0

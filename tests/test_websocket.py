@@ -521,7 +521,7 @@ def test_ping_flood_from_a_client_that_never_reads_is_bounded(
     done = threading.Event()
 
     def measure() -> None:
-        amounts.extend(c.buffered_amount() for c in app._server.state.connections)
+        amounts.extend(c.buffered_amount() for c in app.server.state.connections)
         done.set()
 
     server.loop.call_soon_threadsafe(measure)

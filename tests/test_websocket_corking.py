@@ -10,7 +10,7 @@ from typing import Any
 
 from protocol_helpers import RecordingTransport, connect, settle
 
-from corkweb import App
+from corkweb import App, Request, Response
 from corkweb.pubsub import PubSub
 from corkweb.server.state import ServerState
 from corkweb.server.websocket import WebSocketConnection, websocket_upgrade
@@ -39,7 +39,8 @@ def open_ws(app: App, loop: asyncio.AbstractEventLoop
             ) -> tuple[WebSocketConnection, SwitchingTransport]:
     app.freeze()
     state = ServerState(loop, app.handle, error_handler=app._errors, options=app._options,
-                        limits=app.limits, upgrade_handler=websocket_upgrade)
+                        limits=app.limits, upgrade_handler=websocket_upgrade,
+                        request_class=Request, response_class=Response)
     http, _ = connect(app, loop, state=state)
     transport = SwitchingTransport()
     http.transport = transport

@@ -35,12 +35,12 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
 import time
 from collections.abc import Callable
 from typing import Any
 
+from ..config import ENV_PUBSUB, ENV_REDIS, env_value
 from ..errors import ServiceUnavailable, TooManyRequests
 
 __all__ = ["RateLimit", "RedisRateLimit", "parse_rate"]
@@ -52,7 +52,6 @@ _PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h"
 _RATE = re.compile(r"\s*(\d+)\s*(?:/|per)\s*(\d+)?\s*([a-z]+?)s?\s*$")
 
 #: ``ENV_REDIS``, then ``CORKWEB_PUBSUB`` when it is a Redis URL: the default of RedisRateLimit.
-ENV_REDIS = "CORKWEB_REDIS"
 
 
 def parse_rate(rate: str) -> tuple[int, float]:
@@ -181,10 +180,10 @@ return {1, math.floor((now - allow_at) / interval), new_tat - now, 0}
 
 
 def redis_url_from_environment() -> str | None:
-    url = os.environ.get(ENV_REDIS, "").strip()
+    url = env_value(ENV_REDIS)
     if url:
         return url
-    pubsub = os.environ.get("CORKWEB_PUBSUB", "").strip()
+    pubsub = env_value(ENV_PUBSUB) or ""
     return pubsub if pubsub.startswith(("redis://", "rediss://", "unix://")) else None
 
 

@@ -39,6 +39,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
+from ..config import ENV_PUBSUB, env_value
 from ..errors import IllegalTransition
 from ..wire.websocket import BINARY, TEXT, encode_frame
 from . import PubSub
@@ -475,7 +476,6 @@ def _foreign_frame(data: bytes) -> bytes:
 
 
 #: ``CORKWEB_PUBSUB=redis://host:6379/0``: the default of ``App(pubsub=...)``.
-ENV_PUBSUB = "CORKWEB_PUBSUB"
 
 
 def hub_from_setting(value: Any) -> PubSub | None:
@@ -483,7 +483,7 @@ def hub_from_setting(value: Any) -> PubSub | None:
     ``"local"`` give ``None`` (the app's default, in-process hub); a Redis URL, a
     :class:`~corkweb.pubsub.Backend` or a :class:`~corkweb.pubsub.PubSub` give the hub."""
     if value is None:
-        value = os.environ.get(ENV_PUBSUB, "").strip() or None
+        value = env_value(ENV_PUBSUB)
     if value is None or value == "local":
         return None
     if isinstance(value, PubSub):

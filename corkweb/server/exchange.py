@@ -36,9 +36,8 @@ from ..wire.limits import Limits
 from ..wire.parser import RequestHead
 from ..wire.writer import CONTINUE, LAST_CHUNK, chunk, status_line
 
-__all__ = ["Exchange", "ExchangeConnection", "Headers", "IllegalTransition", "MOVES", "Phase",
-           "TypedBody",
-           "PENDING", "STREAMING", "DONE", "ABORTED"]
+__all__ = ["Exchange", "ExchangeConnection", "ExchangeOptions", "Headers", "IllegalTransition",
+           "MOVES", "Phase", "TypedBody", "PENDING", "STREAMING", "DONE", "ABORTED"]
 
 log = logging.getLogger("corkweb.error")
 
@@ -71,6 +70,23 @@ _CLOSE = b"connection: close\r\n"
 _KEEP_ALIVE = b"connection: keep-alive\r\n"
 _CHUNKED = b"transfer-encoding: chunked\r\n\r\n"
 _OK = status_line(200)
+
+
+class ExchangeOptions:
+    """The settings an exchange reads, app-wide (the app hands in a richer subclass:
+    ``corkweb.response.ResponseOptions``)."""
+
+    __slots__ = ("json_dumps", "json_loads", "debug", "proxies")
+
+    def __init__(self, json_dumps: Callable[[Any], bytes] | None = None,
+                 json_loads: Callable[[bytes], Any] | None = None, debug: bool = False) -> None:
+        import orjson
+
+        self.json_dumps = json_dumps or orjson.dumps
+        self.json_loads = json_loads or orjson.loads
+        self.debug = debug
+        #: Whose forwarding headers to believe (``corkweb.proxy.TrustedProxies``), if any.
+        self.proxies: Any = None
 
 
 class _Date(Protocol):

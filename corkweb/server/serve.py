@@ -86,8 +86,12 @@ class Server:
         limits: Limits | None = None,
         upgrade_handler: Callable[..., Any] | None = None,
         protocol_class: type[HTTPConnection] = HTTPConnection,
+        request_class: type | None = None,
+        response_class: type | None = None,
     ) -> None:
         self._handler = handler
+        self._request_class = request_class
+        self._response_class = response_class
         self._error_handler = error_handler
         self._options = options
         self.limits = limits or Limits()
@@ -117,6 +121,7 @@ class Server:
             self.state = ServerState(
                 loop, self._handler, error_handler=self._error_handler, options=self._options,
                 limits=self.limits, upgrade_handler=self._upgrade_handler,
+                request_class=self._request_class, response_class=self._response_class,
             )
         state = self.state
         cls = self._protocol_class

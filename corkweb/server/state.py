@@ -48,21 +48,22 @@ class ServerState:
         response_class: type | None = None,
         upgrade_handler: Callable[..., Any] | None = None,
     ) -> None:
-        from ..request import Request
-        from ..response import Response, ResponseOptions
+        from ..wire.parser import RequestHead
+        from .exchange import Exchange, ExchangeOptions
 
         self.loop = loop
         self.corker = Corker(loop)
         self.handler = handler
         self.error_handler = error_handler
-        self.options = options if options is not None else ResponseOptions()
+        self.options = options if options is not None else ExchangeOptions()
         self.limits = limits = limits if limits is not None else Limits()
         #: How often each connection's timer looks at it: half the shortest timeout.
         self.tick = max(0.01, min(limits.keepalive_timeout, limits.head_timeout,
                                   limits.body_timeout, limits.send_timeout) / 2)
-        self.request_class = request_class or Request
-        #: Built by each connection per request: an ``Exchange`` subclass.
-        self.response_class = response_class or Response
+        #: The classes each connection builds per request (the app hands in its own:
+        #: ``corkweb.Request`` and ``corkweb.Response``); the server's own by default.
+        self.request_class = request_class or RequestHead
+        self.response_class = response_class or Exchange
         #: Called as ``upgrade_handler(conn, res, data)`` when a handler accepted an upgrade.
         self.upgrade_handler = upgrade_handler
         self.connections: set[Any] = set()

@@ -23,10 +23,9 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from enum import IntEnum
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import IllegalTransition
-from ..websocket import UpgradeInfo, WebSocket
 from ..wire.websocket import (
     BINARY,
     PING,
@@ -80,9 +79,23 @@ WS_MOVES: dict[WsPhase, frozenset[WsPhase]] = {
 _CAN_MOVE = tuple(tuple(to in WS_MOVES[frm] for to in WsPhase) for frm in WsPhase)
 
 
+class UpgradeTarget(Protocol):
+    """What an accepted upgrade hands to the WebSocket connection (the framework's
+    ``corkweb.websocket.UpgradeInfo``): the route's behaviour and settings, the negotiated
+    subprotocol and compression, and how to make the ``ws`` object handed to the behaviours."""
+
+    route: Any
+    user_data: Any
+    protocol: str | None
+    deflate: Any
+    remote_address: str | None
+
+    def socket_for(self, conn: Any) -> Any: ...
+
+
 def websocket_upgrade(http: Any, res: Any, rest: bytes) -> None:
     """Hand the HTTP connection's transport to a WebSocket connection (ServerState hook)."""
-    info: UpgradeInfo = res.upgrade_info
+    info: UpgradeTarget = res.upgrade_info
     transport, out, read_paused = http.hand_over()
     conn = WebSocketConnection(http.state, info)
     conn.transport = transport
@@ -104,7 +117,7 @@ class WebSocketConnection(CorkedProtocol):
         "_client_address",
     )
 
-    def __init__(self, state: ServerState, info: UpgradeInfo) -> None:
+    def __init__(self, state: ServerState, info: UpgradeTarget) -> None:
         super().__init__(state.corker)
         self.state = state
         self.loop = state.loop
@@ -113,7 +126,7 @@ class WebSocketConnection(CorkedProtocol):
         self._client_address = info.remote_address
         route = self.route = info.route
         self.protocol = info.protocol
-        self.ws = WebSocket(self, route, info.user_data)
+        self.ws = info.socket_for(self)
         self._deflate: DeflateParser | None = None
         self._parser: FrameParser | DeflateParser
         if info.deflate is not None:
