@@ -497,8 +497,7 @@ if __name__ == "__main__":
         m = proc.wait_for(r"corkweb listening on http://127\.0\.0\.1:(\d+)")
         assert httpx.get(f"http://127.0.0.1:{m.group(1)}/boom", timeout=5).status_code == 500
         proc.wait_for("logged with a timestamp")
-        proc.proc.send_signal(signal.SIGINT)
-        assert proc.stop() == 0
+        assert proc.stop(signal.SIGINT) == 0
     # The command's format ([time] [pid] [LEVEL]), not the last-resort handler's bare text.
     lines = proc.output.splitlines()
     assert any(re.match(r"\[\S+ \S+\] \[\d+\] \[INFO\] corkweb listening on http://", line)
