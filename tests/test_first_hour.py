@@ -650,3 +650,17 @@ def test_run_without_an_app_points_at_the_likely_module(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.strip() == ("corkweb: error: no app given: corkweb run module:app (or set "
                                    "CORKWEB_APP); app.py is here: corkweb run app")
+
+
+def test_a_failing_start_hook_is_reported_once_and_named(tmp_path: Path) -> None:
+    (tmp_path / "hooked.py").write_text(
+        "from corkweb import App\n\napp = App(templates=None)\n\n\n@app.on_start\n"
+        "def connect():\n    raise ConnectionError('database refused the connection')\n\n\n"
+        "app.run(port=0)\n")
+    done = subprocess.run([sys.executable, "hooked.py"], cwd=tmp_path, env=cli_env(),
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    assert done.stderr.count("Traceback") == 1, done.stderr
+    assert "an on_start hook failed (connect, hooked.py:6); not serving" in done.stderr
+    assert done.stderr.rstrip().endswith(
+        "ConnectionError: database refused the connection"), done.stderr

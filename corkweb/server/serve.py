@@ -21,6 +21,7 @@ import sys
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from ..errors import CorkwebError
 from ..wire.limits import Limits
 from .http import HTTPConnection
 from .state import ErrorHandler, Handler, ServerState
@@ -225,6 +226,14 @@ def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
     loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
 
 
+def _hook_name(hook: Callable[..., Any]) -> str:
+    name = getattr(hook, "__qualname__", None) or repr(hook)
+    code = getattr(hook, "__code__", None)
+    if code is None:
+        return name
+    return f"{name}, {os.path.basename(code.co_filename)}:{code.co_firstlineno}"
+
+
 async def _call_hooks(hooks: Iterable[Callable[[], Any]]) -> None:
     for hook in hooks:
         result = hook()
@@ -261,11 +270,17 @@ def run(
         stop.set()
 
     async def main() -> None:
-        try:
-            await _call_hooks(on_start)
-        except Exception:
-            log.exception("an on_start hook failed; not serving")
-            raise
+        for hook in on_start:
+            try:
+                await _call_hooks((hook,))
+            except CorkwebError:
+                raise  # corkweb's own (a hosted app's lifespan): its caller reports it
+            except Exception as exc:
+                # Logged once, with the hook named; then the process exits 1 without a second
+                # copy of the same traceback from the interpreter.
+                log.error("an on_start hook failed (%s); not serving", _hook_name(hook),
+                          exc_info=exc)
+                raise SystemExit(1) from None
         addresses: list[Any] = []
         for kwargs in listens:
             addresses += await server.start(**kwargs)
