@@ -193,3 +193,14 @@ def test_route_is_the_pattern(serve: Callable[..., TestServer]) -> None:
     for path in ("/static/page", "/files/a/b.txt", "/yield/fixed", "/nothing/here"):
         httpx.get(server.url + path)
     assert seen == ["/static/page", "/files/:name<path>", "/yield/fixed", None]
+
+
+def test_sigterm_waits_for_a_background_task() -> None:
+    from cli_process import CLIProcess
+
+    with CLIProcess("run", "background_app:app", "--port", "0") as cli:
+        cli.ready()
+        assert httpx.get(f"http://127.0.0.1:{cli.port}/queue?s=0.5").text == "queued"
+        cli.wait_for("background task started")
+        assert cli.stop() == 0, cli.output
+        assert "background task finished" in cli.output  # before the process exited
