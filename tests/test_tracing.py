@@ -182,3 +182,23 @@ def test_activate_makes_the_span_current(serve: Callable[..., TestServer],
     assert httpx.get(server.url + "/work").text == "done"
     query, request = finished(exporter, 2)
     assert query.name == "query" and query.parent.span_id == request.context.span_id
+
+
+def test_error_observers_see_every_error_and_cannot_break_the_answer(
+        serve: Callable[..., TestServer], caplog: pytest.LogCaptureFixture) -> None:
+    seen: list[str] = []
+    app = App(templates=None)
+    app.observe_errors(lambda exc, res, req: seen.append(f"{type(exc).__name__} {req.route}"))
+
+    @app.observe_errors
+    def broken(exc: BaseException, res: Any, req: Any) -> None:
+        raise RuntimeError("observer bug")
+
+    @app.get("/items/:id")
+    def item(res: Any, req: Any) -> None:
+        raise KeyError(req.get_parameter("id"))
+
+    server = serve(app)
+    assert httpx.get(server.url + "/items/3").status_code == 500
+    assert seen == ["KeyError /items/:id"]
+    assert "error observer" in caplog.text and "observer bug" in caplog.text
