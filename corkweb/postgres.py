@@ -212,6 +212,7 @@ class Postgres:
         self._waiters: deque[asyncio.Future[Any]] = deque()
         self._size = 0  # open connections, idle or lent, plus those being opened
         self._background: set[asyncio.Task[None]] = set()  # resets after interruptions
+        self._drained: asyncio.Event | None = None  # set when all come back (while closing)
         self._open = False
         if app is not None:
             app.on_start(self.open)
@@ -247,7 +248,19 @@ class Postgres:
             raise failures[0]
 
     async def close(self) -> None:
-        """Close the idle connections; lent ones are closed when they come back."""
+        """Close the pool: requests holding or waiting for a connection get ``acquire_timeout``
+        to finish, then waiters get a 503 and the connections still lent are closed when they
+        come back."""
+        if self._open and (self._size > len(self._idle) or self._waiters):
+            self._drained = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._drained.wait(), self.acquire_timeout)
+            except asyncio.TimeoutError:
+                log.warning("closing the database pool with %d connection(s) still lent "
+                            "and %d request(s) waiting", self._size - len(self._idle),
+                            len(self._waiters))
+            finally:
+                self._drained = None
         self._open = False
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
@@ -444,6 +457,13 @@ class Postgres:
             conn.terminate()
         elif not self._hand_over(conn):
             self._idle.append(conn)
+        if self._drained is not None:
+            self._check_drained()
+
+    def _check_drained(self) -> None:
+        """While closing: wake :meth:`close` once every connection is back and none is awaited."""
+        if self._drained is not None and not self._waiters and len(self._idle) >= self._size:
+            self._drained.set()
 
     def _discard(self, conn: Any) -> None:
         """Drop a connection whose state is unknown (a timeout, a cancelled or broken query)."""
@@ -451,6 +471,7 @@ class Postgres:
             conn.terminate()
         self._size -= 1
         self._slot_freed()
+        self._check_drained()
 
     async def _reset_and_release(self, conn: Any) -> None:
         try:

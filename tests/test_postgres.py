@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from corkweb import App
+from corkweb import App, ServiceUnavailable
 from corkweb.postgres import PoolTimeout, Postgres, may_leave_session_state
 from corkweb.testing import TestClient
 
@@ -267,5 +267,21 @@ def test_acquire_and_release_reset_a_connection_that_needs_it(pg_dsn) -> None:
             assert (db.size, db.idle) == (1, 1)
         finally:
             await db.close()
+
+    asyncio.run(main())
+
+
+def test_close_lets_requests_holding_or_waiting_for_a_connection_finish(pg_dsn) -> None:
+    async def main():
+        db = Postgres(None, pg_dsn, max_size=1, acquire_timeout=5)
+        await db.open()
+        holder = asyncio.ensure_future(db.fetchval("SELECT 1 FROM pg_sleep(0.3)"))
+        waiter = asyncio.ensure_future(db.fetchval("SELECT 2"))
+        await asyncio.sleep(0)  # both started: one holds the only connection, one waits
+        await db.close()
+        assert await holder == 1 and await waiter == 2
+        assert (db.size, db.idle) == (0, 0)
+        with pytest.raises(ServiceUnavailable):
+            await db.fetchval("SELECT 3")
 
     asyncio.run(main())
