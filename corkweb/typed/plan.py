@@ -357,7 +357,9 @@ def _hints(fn: Callable[..., Any], where: str) -> dict[str, Any]:
     elif not (inspect.isfunction(fn) or inspect.ismethod(fn)):
         target = type(fn).__dict__.get("__call__", fn)  # a callable object: its method
     try:
-        return typing.get_type_hints(target, include_extras=True)
+        # Not typing.get_type_hints: on Python 3.10 it wraps the annotation of a parameter
+        # defaulting to None in Optional[...], hiding an Annotated[..., Header()] inside.
+        return inspect.get_annotations(target, eval_str=True)
     except Exception as exc:  # NameError, TypeError: anything evaluating the text may raise
         raise TypeError(f"{where}: cannot resolve its annotations ({exc}); with "
                         "'from __future__ import annotations' the types must be importable "
