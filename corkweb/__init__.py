@@ -7,6 +7,8 @@ See ``docs/corking.md`` for the contract.
 from __future__ import annotations
 
 from .app import App, RouteGroup
+from .body import BodyBytes
+from .compat import AppListenOptions, AppOptions, Loop, MiddlewareRouter, sendfile
 from .errors import (
     AppFrozenError,
     BadRequest,
@@ -108,4 +110,11 @@ __all__ = [
     "JWTAuth",
     "Metrics",
     "Tracing",
+    # socketify.py's remaining names (docs/porting-from-socketify.md)
+    "AppListenOptions",
+    "AppOptions",
+    "MiddlewareRouter",
+    "Loop",
+    "sendfile",
+    "BodyBytes",
 ]

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from . import errors, typed
+from . import compat, errors, typed
 from .callsite import describe, registrations_after, user_frame
+from .compat import SocketifyApp
 from .config import ENV_PROXY_PROTOCOL, debug_from_env, env_flag
 from .error_handling import ErrorHandlers
 from .hosts import TrustedHosts, origin_of
@@ -59,7 +60,7 @@ class _RouteSpec:
     options: dict[str, Any] = field(default_factory=dict)  # status, tags, ... (typed.Api)
 
 
-class App(RouteGroup):
+class App(SocketifyApp, RouteGroup):
     """A corkweb application.
 
     ``App(templates="templates", limits=Limits(...), json_option=..., json_default=...,
@@ -77,7 +78,8 @@ class App(RouteGroup):
 
     def __init__(
         self,
-        *,
+        options: compat.AppOptions | Any = None,
+        *args: Any,  # socketify's pool sizes, lifespan, ... (compat.check_app_options)
         templates: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None = "templates",
         limits: Limits | None = None,
         json_option: int | None = None,
@@ -89,9 +91,10 @@ class App(RouteGroup):
         server_name: str | None = None,
         trusted_hosts: Iterable[str] | str | None = None,
         title: str = "corkweb", version: str = "0.1.0", openapi: str | None = None,
-        docs: str | None = None,
+        docs: str | None = None, **knobs: Any,
     ) -> None:
         super().__init__(self, "", ())
+        self._ssl, self._hooks_run = compat.check_app_options(options, args, knobs)
         # Debug mode is on if any switch says so: debug=True, CORKWEB_DEBUG=1, corkweb run
         # --debug (docs/debugging.md).
         self.debug = bool(debug) or debug_from_env()
@@ -158,9 +161,15 @@ class App(RouteGroup):
             if not callable(fn):
                 raise TypeError(f"route handler for {method} {path} is not callable: {fn!r}")
             self._check_open(f"add route {method} {path}")
-            self._specs.append(_RouteSpec(method, path, fn, name, mws, options))
+            spec = _RouteSpec(method, path, fn, name, mws, options)
             # Check the pattern now, where the mistake is, rather than at start-up.
-            self._router.add(method, path, fn, name)
+            try:
+                self._router.add(method, path, fn, name)
+            except ValueError:
+                if not self._static_gives_way(spec):  # app.static beside an explicit route
+                    raise
+                return fn
+            self._specs.append(spec)
             return fn
 
         if handler is None:
@@ -212,13 +221,15 @@ class App(RouteGroup):
     def on_start(self, fn: Callable[[], Any]) -> Callable[[], Any]:
         """Run ``fn()`` (sync or async) once per worker before it accepts connections."""
         self._check_open("add an on_start hook")
-        self._on_start.append(fn)
+        if self._hooks_run:  # socketify's App(lifespan=False): the app's hooks do not run
+            self._on_start.append(fn)
         return fn
 
     def on_shutdown(self, fn: Callable[[], Any]) -> Callable[[], Any]:
         """Run ``fn()`` (sync or async) once per worker after it drained its connections."""
         self._check_open("add an on_shutdown hook")
-        self._on_shutdown.append(fn)
+        if self._hooks_run:
+            self._on_shutdown.append(fn)
         return fn
 
     # -- templates (see templating.py) ------------------------------------------------------
@@ -310,8 +321,12 @@ class App(RouteGroup):
             mws = global_mws + spec.middlewares
             entry = _Entry(compose(mws, handler), chain_is_async(mws, handler),
                            spec.options.get("status") or 200)
+            entry.is_ws = isinstance(getattr(spec.handler, "__self__", None), WebSocketRoute)
             router.add(spec.method, spec.path, entry, spec.name)
         router.freeze()
+        if any(isinstance(getattr(spec.handler, "__self__", None), WebSocketRoute)
+               for spec in self._specs):  # only they pay for the upgrade check
+            self.handle = self._handle_ws_first  # type: ignore[method-assign]
         self._static = router.static_table
         # Templates: bind the engine and the helpers once; compile error pages.
         engine = self._engine()
@@ -325,7 +340,9 @@ class App(RouteGroup):
             render=renderers.render if renderers else None,
             render_async=renderers.render if renderers and renderers.is_async else None,
             render_string=renderers.render_string if renderers else None,
+            json_loads=self._json_loads,
         )
+        self._options.app = self
         self._frozen = True
 
     def handle(self, res: Any, req: Any) -> Any:
@@ -391,20 +408,12 @@ class App(RouteGroup):
                ) -> App:
         """Record a socket to listen on when ``run()`` starts (socketify's call form).
 
-        ``port_or_options`` is a port, ``None`` (any free port), or a dict with ``port``,
-        ``host`` and/or ``uds`` (a UNIX socket path). ``handler(config)`` is called once
-        listening, with a dict holding the bound ``host`` and ``port`` (or ``uds``).
+        ``port_or_options``: a port, ``None`` (any free port), an ``AppListenOptions`` or a dict
+        (``port``, ``host``, ``uds``/``domain``); ``handler(config)`` gets an
+        ``AppListenOptions`` of the bound address once listening (errors in it are logged).
         """
-        if port_or_options is None or isinstance(port_or_options, int):
-            opts: dict[str, Any] = {"port": port_or_options or 0}
-        elif isinstance(port_or_options, dict):
-            opts = dict(port_or_options)
-        else:
-            raise TypeError(f"listen() takes a port or a dict, got {port_or_options!r}")
-        if "domain" in opts:
-            opts["uds"] = opts.pop("domain")
-        opts.setdefault("host", "127.0.0.1")
-        self._listens.append((opts, handler))
+        self._listens.append((compat.listen_spec(port_or_options),
+                              compat.listen_handler(handler) if handler else None))
         return self
 
     def _runner_for(self) -> Runner:
@@ -511,7 +520,8 @@ class App(RouteGroup):
         ``app.run()`` runs again in each worker. ``access_log`` is ``True`` (default format) or
         a format string for the ``corkweb.access`` logger. A worker whose event loop sends no
         heartbeat for ``worker_timeout`` seconds is killed and replaced (0: never; default 30 s,
-        off with ``reload``).
+        off with ``reload``). ``app.close()`` stops as a signal would (see server/forks.py
+        for ``reuse_port`` in one process).
         """
         refuse_run()  # under `corkweb run`, the command serves: not the module's own call
         if not logging.getLogger().handlers and not logging.getLogger("corkweb").handlers:
@@ -536,12 +546,14 @@ class App(RouteGroup):
 
         try:
             self._runner_for().run(
-                listens, ssl=ssl, workers=workers, reload=reload, reload_dirs=reload_dirs,
-                access_log=access_log, reuse_port=reuse_port, backlog=backlog,
-                worker_timeout=worker_timeout, on_serve=warn_late_registrations)
+                listens, ssl=self._ssl_context(ssl), workers=workers, reload=reload,
+                reload_dirs=reload_dirs, access_log=access_log, reuse_port=reuse_port,
+                backlog=backlog, worker_timeout=worker_timeout,
+                on_serve=warn_late_registrations, stop=self._stop_event())
         finally:
             if self._frozen:  # it served (a supervisor never freezes the app)
                 self._ran_from = describe(caller)
+        self._after_run()  # socketify's app.close() and fork pattern (compat.py)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0, **kwargs: Any) -> list[Any]:
         """Start serving on the running loop (for embedding and tests); see ``stop``."""
@@ -556,9 +568,10 @@ class App(RouteGroup):
 class _Entry:
     """What the router stores per route: the composed chain."""
 
-    __slots__ = ("call", "is_async", "status")
+    __slots__ = ("call", "is_async", "status", "is_ws")
 
     def __init__(self, call: Callable[[Any, Any], Any], is_async: bool, status: int) -> None:
         self.call = call
         self.is_async = is_async
         self.status = status  # of a value the handler returns
+        self.is_ws = False  # a WebSocket route's (upgrade requests look for it first)

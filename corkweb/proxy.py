@@ -23,7 +23,8 @@ from typing import Any
 
 from .config import ENV_TRUSTED_PROXIES, env_value
 
-__all__ = ["TrustedProxies", "ENV_TRUSTED_PROXIES", "client_address", "client_scheme"]
+__all__ = ["TrustedProxies", "ENV_TRUSTED_PROXIES", "client_address", "client_scheme",
+           "packed_address"]
 
 #: ``CORKWEB_TRUSTED_PROXIES="127.0.0.1,10.0.0.0/8"``: the default of ``App(trusted_proxies)``.
 
@@ -218,3 +219,14 @@ def _parse_forwarded(value: str) -> tuple[list[str], list[str]]:
         hops.append(hop)
         protos.append(proto)
     return hops, protos
+
+
+def packed_address(address: str | None) -> bytes | None:
+    """``"127.0.0.1"`` as ``b"\\x7f\\x00\\x00\\x01"`` (socketify's ``*_address_bytes``);
+    ``None`` for no address or a UNIX socket."""
+    if address is None:
+        return None
+    try:
+        return ipaddress.ip_address(address).packed
+    except ValueError:
+        return None

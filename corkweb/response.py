@@ -19,8 +19,8 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any
 
 from .body import BodyReaders
-from .errors import BadRequest, ClientDisconnected
-from .proxy import client_address, client_scheme
+from .errors import BadRequest, ClientDisconnected, HTTPError
+from .proxy import client_address, client_scheme, packed_address
 from .redirects import check_location, unsafe_reason
 from .server.exchange import (
     ABORTED,
@@ -47,7 +47,7 @@ class ResponseOptions(ExchangeOptions):
     """App-wide settings a response needs, built once when the app starts (falcon's idea):
     the exchange's (JSON, debug, trusted proxies) and the template renderers."""
 
-    __slots__ = ("render", "render_async", "render_string")
+    __slots__ = ("render", "render_async", "render_string", "app")
 
     def __init__(
         self,
@@ -64,6 +64,7 @@ class ResponseOptions(ExchangeOptions):
         self.render = render
         self.render_async = render_async
         self.render_string = render_string
+        self.app: Any = None  # the App, for socketify's ``res.app``
 
 
 class Response(Exchange, BodyReaders):
@@ -272,9 +273,85 @@ class Response(Exchange, BodyReaders):
         """``"https"`` or ``"http"`` as the client used it (behind a proxy: docs/scaling.md)."""
         return client_scheme(self._conn, self.request)
 
+    #: ``run_async`` coroutines of this response still running (they keep it open).
+    async_pending = 0
+
+    def has_continuation(self) -> bool:
+        """Whether something registered will finish this response later."""
+        return self.async_pending > 0 or super().has_continuation()
+
     def run_async(self, coro: Any) -> asyncio.Task[Any]:
-        """Run ``coro`` as part of this response: corked steps, errors answered 500."""
-        return self._conn.run_async(coro, self)
+        """Run ``coro`` as part of this response: corked steps, errors answered 500. The
+        response stays open until ``coro`` answers, so a sync handler may hand over to it;
+        if it finishes without answering, the request is answered 500 and logged."""
+        self.async_pending += 1
+        return self._conn.run_async(self._answered_by(coro), self)
+
+    async def _answered_by(self, coro: Any) -> Any:
+        """``coro`` (a ``run_async`` one), then: was the response answered, or is something
+        still to answer it? If not, that is the handler's bug: 500."""
+        try:
+            result = await coro
+        finally:
+            self.async_pending -= 1
+        if (not self.async_pending and self.task is None and self.phase is PENDING
+                and not self.has_continuation()):
+            req = self.request
+            log.error("%s %s: the run_async coroutine finished without responding; answering "
+                      "500", req.method, req.path)
+            raise HTTPError(500, "the handler did not respond")
+        return result
+
+    # -- socketify's names (docs/porting-from-socketify.md) ------------------------------
+
+    @property
+    def app(self) -> Any:
+        """The App this response belongs to (``res.app.loop``, ``res.app.trigger_error``)."""
+        return self._conn.options.app
+
+    def grab_aborted_handler(self) -> Response:
+        """socketify needs this before an ``await`` in a sync handler; corkweb always learns
+        that the client went away (``res.aborted``, ``on_aborted``), so it does nothing."""
+        return self
+
+    def get_proxied_remote_address(self) -> str | None:
+        """The client address a PROXY protocol header reported (``App(proxy_protocol=True)``),
+        or ``None`` when the connection had none."""
+        proxied = getattr(self._conn, "proxied_address", None)
+        return proxied() if proxied is not None else None
+
+    _chunk_waiter: tuple[asyncio.Future[tuple[bool, bool]], bool] | None = None
+    _chunk_watched = False
+
+    def send_chunk(self, buffer: Any, total_size: int) -> asyncio.Future[tuple[bool, bool]]:
+        """``ok, done = await res.send_chunk(buffer, total_size)``: ``try_end`` that waits
+        while the client reads slower than we send (socketify's streaming helper).
+
+        ``ok`` is False only when the client went away (then ``done`` is True too)."""
+        fut: asyncio.Future[tuple[bool, bool]] = self.loop.create_future()
+        if self.aborted:
+            fut.set_result((False, True))
+            return fut
+        ok, done = self.try_end(buffer, total_size)
+        if ok or done or self.aborted:
+            # A finished response is no longer asked for writability: report it as sent.
+            fut.set_result((not self.aborted, done or self.aborted))
+            return fut
+        # The whole buffer is queued; wait until the client has read it (or leaves).
+        if not self._chunk_watched:
+            self._chunk_watched = True
+            self.on_complete(_chunk_settled)
+        self._chunk_waiter = (fut, done)
+        self.writable_handler = _chunk_settled_writable
+        return fut
+
+    def get_remote_address_bytes(self) -> bytes | None:
+        """``get_remote_address`` in binary form (4 or 16 bytes)."""
+        return packed_address(self.get_remote_address())
+
+    def get_proxied_remote_address_bytes(self) -> bytes | None:
+        """``get_proxied_remote_address`` in binary form (4 or 16 bytes)."""
+        return packed_address(self.get_proxied_remote_address())
 
     def is_writable(self) -> bool:
         """False while the client reads slower than we write (the ``ok`` of ``try_end``):
@@ -349,3 +426,16 @@ class Response(Exchange, BodyReaders):
         from .multipart import get_form
 
         return await get_form(self, **limits)
+
+
+def _chunk_settled(res: Response) -> None:
+    """``send_chunk`` waits: the client read what was queued, or went away."""
+    waiter, res._chunk_waiter = res._chunk_waiter, None
+    if waiter is not None and not waiter[0].done():
+        waiter[0].set_result((False, True) if res.aborted else (True, waiter[1]))
+
+
+def _chunk_settled_writable(res: Response, offset: int) -> bool:
+    res.writable_handler = None
+    _chunk_settled(res)
+    return True

@@ -15,9 +15,11 @@ from enum import IntEnum
 from typing import Any
 
 from .errors import HTTPError
+from .proxy import packed_address
 from .pubsub import PubSub
 from .wire.websocket import (
     BINARY,
+    CONTINUATION,
     TEXT,
     Handshake,
     SendStatus,
@@ -84,6 +86,11 @@ _SETTINGS = {
     "send_pings_automatically": True,
     "compression": 0,
     "allowed_origins": None,
+    # socketify/uWebSockets settings. max_lifetime: minutes before the socket is closed
+    # (1001), 0 = never. reset_idle_timeout_on_send is accepted and has no effect: the idle
+    # timeout counts what the client sends, and automatic pings make a live client answer.
+    "max_lifetime": 0,
+    "reset_idle_timeout_on_send": False,
 }
 
 
@@ -132,6 +139,8 @@ class WebSocketRoute:
     send_pings_automatically: bool
     compression: int
     allowed_origins: Iterable[str] | None
+    max_lifetime: float
+    reset_idle_timeout_on_send: bool
 
     def __init__(self, path: str, behavior: Mapping[str, Any] | None, pubsub: PubSub,
                  json_dumps: Callable[[Any], bytes]) -> None:
@@ -150,6 +159,8 @@ class WebSocketRoute:
                 raise ValueError(f"unknown ws behavior key {key!r} (known: "
                                  f"{', '.join(_BEHAVIORS + tuple(_SETTINGS))})")
             setattr(self, key, value)
+        if self.max_lifetime < 0:
+            raise ValueError("max_lifetime (minutes) must be 0 (off) or positive")
         if self.max_payload_length <= 0 or self.max_backpressure <= 0:
             raise ValueError("max_payload_length and max_backpressure must be positive")
 
@@ -319,6 +330,35 @@ class WebSocket:
             conn.uncork(prev)
         return self
 
+    # -- fragments (socketify's names): one message in several frames (RFC 6455 §5.4) -------
+    # Nothing else may be sent to this socket between the first and the last fragment.
+
+    def send_first_fragment(self, message: Any, opcode: int = BINARY,
+                            compress: bool = False) -> SendStatus:
+        """Start a fragmented message of type ``opcode``."""
+        payload, _ = self._encode(message)
+        return self._conn.send_message(payload, int(opcode), False, False)
+
+    def send_fragment(self, message: Any, compress: bool = False) -> SendStatus:
+        """Continue the fragmented message."""
+        payload, _ = self._encode(message)
+        return self._conn.send_message(payload, CONTINUATION, False, False)
+
+    def send_last_fragment(self, message: Any, compress: bool = False) -> SendStatus:
+        """End the fragmented message."""
+        payload, _ = self._encode(message)
+        return self._conn.send_message(payload, CONTINUATION, False, True)
+
+    def cork_end(self, code: int = 1000, message: str | bytes | None = None) -> WebSocket:
+        """``end`` inside its own cork scope."""
+        conn = self._conn
+        prev = conn.cork()
+        try:
+            self.end(code, message)
+        finally:
+            conn.uncork(prev)
+        return self
+
     def end(self, code: int = 1000, message: str | bytes | None = None) -> None:
         """Start the close handshake (§7.1.2); the ``close`` behaviour runs now."""
         reason = message.decode("utf-8") if isinstance(message, bytes) else (message or "")
@@ -402,12 +442,19 @@ class WebSocket:
         return self._user_data
 
     def get_buffered_amount(self) -> int:
-        """Bytes queued for this socket and not yet sent."""
-        return int(self._conn.buffered_amount())
+        """Bytes waiting on the socket because the client reads slower than we send
+        (backpressure): what ``drain`` reports on. Bytes corked in the current callback are
+        not counted, so "send while ``get_buffered_amount()`` is small, continue in
+        ``drain``" works (see ``WebSocketConnection.socket_buffered``)."""
+        return int(self._conn.socket_buffered())
 
     def get_remote_address(self) -> str | None:
         """The client's address (the forwarded one behind a trusted proxy), or None."""
         return self._conn.remote_address()
+
+    def get_remote_address_bytes(self) -> bytes | None:
+        """The client's IP in binary form (4 or 16 bytes); ``None`` for a UNIX socket."""
+        return packed_address(self._conn.remote_address())
 
     def get_protocol(self) -> str | None:
         """The negotiated subprotocol, if any."""

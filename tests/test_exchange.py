@@ -36,7 +36,8 @@ def run(handler: Any, request: bytes) -> tuple[Any, Any]:
 
 def test_the_transition_table_allows_only_forward_moves() -> None:
     assert MOVES[PENDING] == {STREAMING, DONE, ABORTED}
-    assert MOVES[STREAMING] == {DONE, ABORTED}
+    # The one way back: retract_head, while the streamed head is still in the cork buffer.
+    assert MOVES[STREAMING] == {DONE, ABORTED, PENDING}
     assert MOVES[DONE] == {ABORTED}
     assert MOVES[ABORTED] == set()
     assert set(MOVES) == set(Phase)
@@ -178,3 +179,28 @@ def test_exchange_alone_serves_without_the_framework() -> None:
 
     transport = asyncio.run(main())
     assert transport.data.startswith(b"HTTP/1.1 200 OK\r\n") and transport.data.endswith(b"bare")
+
+
+def test_a_failure_after_write_in_the_same_scope_is_answered_500_in_one_write() -> None:
+    """The streamed head never left the cork buffer: it is taken back (STREAMING -> PENDING)
+    and the error answer replaces it."""
+    def handler(res: Any, req: Any) -> None:
+        res.write("partial")
+        raise RuntimeError("broken after write")
+
+    conn, transport = run(handler, get())
+    assert len(transport.writes) == 1
+    assert transport.data.startswith(b"HTTP/1.1 500 ")
+    assert b"partial" not in transport.data and not transport.aborted
+
+
+def test_a_failure_after_the_head_left_cuts_the_connection() -> None:
+    async def handler(res: Any, req: Any) -> None:
+        res.write("partial")
+        await asyncio.sleep(0)  # the step ends: the head and "partial" are flushed
+        raise RuntimeError("broken after the head left")
+
+    conn, transport = run(handler, get())
+    assert transport.data.startswith(b"HTTP/1.1 200 OK")
+    assert b"partial" in transport.data and b"500" not in transport.data
+    assert transport.aborted

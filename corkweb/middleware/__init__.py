@@ -58,7 +58,13 @@ def takes_data(fn: Callable[..., Any]) -> bool:
 
 
 def compose(mws: Sequence[Middleware], handler: Callable[..., Any]) -> Callable[[Any, Any], Any]:
-    """One callable ``(res, req)`` running ``mws`` then ``handler``; chosen once, at start-up."""
+    """One callable ``(res, req)`` running ``mws`` then ``handler``; chosen once, at start-up.
+
+    With middleware, the chain also takes the data to start from as an optional third
+    argument (``middleware(...)`` used as the handler of a group continues from the group's).
+    """
+    if not mws and getattr(handler, "starts_with_data", False):
+        return handler  # middleware(...)'s chain: its data argument defaults to None
     with_data = takes_data(handler)
     if not mws:
         if with_data:
@@ -67,8 +73,7 @@ def compose(mws: Sequence[Middleware], handler: Callable[..., Any]) -> Callable[
     mws = tuple(mws)
     if not chain_is_async(mws, handler):
 
-        def sync_chain(res: Any, req: Any) -> Any:
-            data = None
+        def sync_chain(res: Any, req: Any, data: Any = None) -> Any:
             for mw in mws:
                 data = mw(res, req, data)
                 if not data:
@@ -80,8 +85,7 @@ def compose(mws: Sequence[Middleware], handler: Callable[..., Any]) -> Callable[
 
         return sync_chain
 
-    async def async_chain(res: Any, req: Any) -> Any:
-        data = None
+    async def async_chain(res: Any, req: Any, data: Any = None) -> Any:
         for mw in mws:
             data = mw(res, req, data)
             if inspect.isawaitable(data):
@@ -114,12 +118,23 @@ def describe(fn: Callable[..., Any]) -> str:
     return f"{name} ({os.path.basename(code.co_filename)}:{code.co_firstlineno})"
 
 
-def middleware(*functions: Callable[..., Any]) -> Callable[[Any, Any], Any]:
+def middleware(*functions: Callable[..., Any]) -> Callable[..., Any]:
     """socketify's composer: ``app.get("/", middleware(auth, load_user, handler))``.
 
-    The last function is the handler; the others are middleware.
+    The last function is the handler; the others are middleware. The result takes an optional
+    third argument, the data to start the chain with: used as the handler of a group whose
+    middleware returned data (``app.router("/api", auth).get("/x", middleware(more, h))``),
+    the chain continues from that data, as in socketify.
     """
     if not functions:
         raise TypeError("middleware() needs at least a handler")
     *mws, handler = functions
-    return compose(mws, handler)
+    if not mws:
+        if not takes_data(handler):
+            return handler
+        def chain(res: Any, req: Any, data: Any = None) -> Any:
+            return handler(res, req, data)
+    else:
+        chain = compose(mws, handler)  # type: ignore[assignment]
+    chain.starts_with_data = True  # type: ignore[attr-defined]
+    return chain

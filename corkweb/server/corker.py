@@ -115,6 +115,25 @@ class CorkedProtocol(asyncio.Protocol):
         self._corker.current = prev
         self.flush()
 
+    def queued_mark(self) -> int:
+        """A position in what is queued and not yet flushed, for :meth:`take_back`."""
+        return len(self._out)
+
+    def take_back(self, mark: int, first: bytes) -> bool:
+        """Drop what was queued since ``mark`` if none of it has left yet; ``first`` is the
+        piece written at ``mark`` (a flush in between removed it: then nothing is dropped).
+
+        For a handler that fails after starting a streamed answer inside the same cork scope:
+        the head never left, so it can be replaced by an error answer (a 500, not a cut
+        connection)."""
+        out = self._out
+        if self._closed or mark >= len(out) or out[mark] is not first:
+            return False
+        for piece in out[mark:]:
+            self._out_size -= len(piece)
+        del out[mark:]
+        return True
+
     def close_transport(self) -> None:
         """Flush what is queued, then close the transport (it finishes sending first)."""
         if self._closed:

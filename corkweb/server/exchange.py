@@ -56,7 +56,7 @@ PENDING, STREAMING, DONE, ABORTED = Phase.PENDING, Phase.STREAMING, Phase.DONE, 
 #: The legal moves: ``MOVES[phase]`` is where an exchange in ``phase`` may go next.
 MOVES: dict[Phase, frozenset[Phase]] = {
     PENDING: frozenset((STREAMING, DONE, ABORTED)),
-    STREAMING: frozenset((DONE, ABORTED)),
+    STREAMING: frozenset((DONE, ABORTED, PENDING)),  # PENDING: retract_head
     DONE: frozenset((ABORTED,)),
     ABORTED: frozenset(),
 }
@@ -123,6 +123,8 @@ class ExchangeConnection(Protocol):
     def resume_reading(self) -> None: ...
     def buffered_amount(self) -> int: ...
     def remote_address(self) -> str | None: ...
+    def queued_mark(self) -> int: ...
+    def take_back(self, mark: int, first: bytes) -> bool: ...
     async def sendfile(self, fd: int, offset: int, count: int) -> None: ...
 
 
@@ -166,6 +168,7 @@ class Exchange(BodyIntake):
     stopped_by: str | None = None
     #: ``writable_handler(res, offset)``: called when the client has read what was buffered.
     writable_handler: Callable[[Any, int], Any] | None = None
+    _head_at: tuple[int, bytes] = (-1, b"")  # the streamed head's place in the cork buffer
 
     def __init__(self, conn: ExchangeConnection, req: RequestHead) -> None:
         self._conn = conn
@@ -461,7 +464,18 @@ class Exchange(BodyIntake):
         else:
             self.closing = True  # HTTP/1.0: the body ends when the connection does
             framing = b"\r\n"
-        self._conn.write(self._head(framing, ctype))
+        head = self._head(framing, ctype)
+        self._head_at = (self._conn.queued_mark(), head)
+        self._conn.write(head)
+
+    def retract_head(self) -> bool:
+        """Take back a streamed answer whose head is still in the cork buffer (an error can
+        still be answered with a status); False once any of it was sent."""
+        if self.phase is not STREAMING or not self._conn.take_back(*self._head_at):
+            return False
+        self.move(PENDING)
+        self._length, self._offset, self._chunked = -1, 0, False
+        return True
 
     def _end_stream(self, body: bytes) -> None:
         conn = self._conn

@@ -357,6 +357,10 @@ class HTTPConnection(CorkedProtocol):
                 log.error("handler for %s %s failed after its response was sent",
                           res.request.method, res.request.path, exc_info=exc)
             return
+        if res.phase is not PENDING and not res.retract_head():  # the head already left
+            log.error("handler for %s %s failed after the response head was sent",
+                      res.request.method, res.request.path, exc_info=exc)
+            return self._answer_error(res, HTTPError(500))  # cuts the connection
         handler = self.state.error_handler
         if handler is not None and not res.erroring:
             res.erroring = True

@@ -2,7 +2,7 @@
 
 The connection feeds chunks in as the parser produces them (:meth:`BodyIntake.feed`,
 :meth:`~BodyIntake.feed_end`, :meth:`~BodyIntake.fail_body`); a reader takes them either as a
-stream (:meth:`~BodyIntake.on_data`) or whole (:meth:`~BodyIntake.get_data`). A chunk that
+stream (:meth:`~BodyIntake.on_data`) or whole (:meth:`~BodyIntake.read_body`). A chunk that
 arrives before anyone reads is kept, so awaiting something before ``get_data()`` never loses
 body bytes (socketify's issue #207). ``100 Continue`` is sent the first time a reader asks.
 
@@ -66,9 +66,9 @@ class BodyIntake:
             raise self.body_error
         return self
 
-    def get_data(self) -> asyncio.Future[bytes]:
-        """Await the whole body: ``body = await res.get_data()`` (``bytes``; socketify gave a
-        ``BytesIO``)."""
+    def read_body(self) -> asyncio.Future[bytes]:
+        """Await the whole body as ``bytes`` (``res.get_data()`` wraps it for handlers:
+        ``corkweb/body.py``)."""
         if self._on_data is not None:
             raise RuntimeError("the request body is being streamed through on_data")
         fut: asyncio.Future[bytes] = self._conn.loop.create_future()
@@ -94,7 +94,7 @@ class BodyIntake:
 
     @property
     def reading_body(self) -> bool:
-        """Whether a reader waits for the body (``get_data`` or ``on_data``)."""
+        """Whether a reader waits for the body (``read_body`` or ``on_data``)."""
         return self._waiters is not None or self._on_data is not None
 
     def _joined_body(self) -> bytes:

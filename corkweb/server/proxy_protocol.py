@@ -72,5 +72,9 @@ def proxy_protocol_class(base: type[HTTPConnection], trusted: Any = None,
             source = self._proxy_source
             return source if source is not None else super().remote_address()
 
+        def proxied_address(self) -> str | None:
+            """The source address of the PROXY header (``res.get_proxied_remote_address``)."""
+            return self._proxy_source
+
     ProxyProtocolConnection.__qualname__ = f"ProxyProtocol{base.__name__}"
     return ProxyProtocolConnection

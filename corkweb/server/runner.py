@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import AlreadyServingError
 from ..wire.limits import Limits
+from .forks import share_ports
 from .http import HTTPConnection
 from .serve import Server, listen_error, listen_url, new_event_loop
 from .serve import run as serve_forever
@@ -87,6 +88,8 @@ class Runner:
         self.limits = limits
         #: The ``Server`` while serving, else ``None``.
         self.server: Server | None = None
+        #: The loop ``run`` serves on, while it does.
+        self.loop: asyncio.AbstractEventLoop | None = None
         self._hooks: ServedApp | None = None
 
     @property
@@ -148,10 +151,12 @@ class Runner:
             reload: bool = False, reload_dirs: Iterable[str] = (),
             access_log: bool | str = False, reuse_port: bool | None = None,
             backlog: int = 2048, worker_timeout: float | None = None,
-            on_serve: Callable[[], Any] | None = None) -> None:
+            on_serve: Callable[[], Any] | None = None,
+            stop: asyncio.Event | None = None) -> None:
         """Own the process until SIGINT/SIGTERM: as a supervisor of worker processes
         (``workers > 1`` or ``reload``), or serving ``listens`` itself (also as a worker).
-        ``on_serve()`` is called once this process built its server, unless it is a worker."""
+        ``on_serve()`` is called once this process built its server, unless it is a worker.
+        Setting ``stop`` (from ``loop``'s thread) stops serving as a signal would."""
         from . import workers as _workers
 
         listens = list(listens)
@@ -176,8 +181,11 @@ class Runner:
             return
         if inherited is not None:  # a worker: serve the supervisor's sockets
             listens = [({"sock": sock}, None) for sock in inherited]
-        loop = new_event_loop()
+        self.loop = loop = new_event_loop()
         server = self._new_server(access_log=access_log)
+        # In one process, TCP sockets share their port only in processes that forked after
+        # corkweb was imported (socketify's os.fork() pattern; see forks.py).
+        shared = share_ports() if reuse_port is None else reuse_port
         assert self._hooks is not None
         if inherited is None and on_serve is not None:
             on_serve()
@@ -195,11 +203,13 @@ class Runner:
         try:
             serve_forever(
                 server,
-                [{**opts, "ssl": ssl, "backlog": backlog} for opts, _ in listens],
+                [{**opts, "ssl": ssl, "backlog": backlog,
+                  **({"reuse_port": shared} if "port" in opts else {})} for opts, _ in listens],
                 on_start=self._hooks.on_start,
                 on_shutdown=self._hooks.on_shutdown,
                 on_listen=announce,
                 loop=loop,
+                stop=stop,
             )
         except OSError as exc:
             message = listen_error(exc, [o for o, _ in listens])
@@ -207,6 +217,6 @@ class Runner:
                 raise
             raise SystemExit(message) from None
         finally:
-            self.server = None
+            self.server = self.loop = None
         if inherited is not None:  # a worker: see workers.ignore_stop_signals
             _workers.ignore_stop_signals()

@@ -249,6 +249,7 @@ def run(
     on_shutdown: Iterable[Callable[[], Any]] = (),
     on_listen: Callable[[list[Any]], Any] | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
+    stop: asyncio.Event | None = None,
 ) -> None:
     """Run ``server`` in this process until SIGINT/SIGTERM, then shut down gracefully.
 
@@ -257,7 +258,8 @@ def run(
     """
     loop = loop or new_event_loop()
     asyncio.set_event_loop(loop)
-    stop = asyncio.Event()
+    if stop is None:  # given: setting it (from the loop's thread) stops as a signal would
+        stop = asyncio.Event()
 
     def request_stop(signame: str) -> None:
         if stop.is_set():

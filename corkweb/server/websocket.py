@@ -77,6 +77,9 @@ WS_MOVES: dict[WsPhase, frozenset[WsPhase]] = {
 }
 # The table as a matrix of booleans (a tuple index, in C; an IntEnum hashes in Python).
 _CAN_MOVE = tuple(tuple(to in WS_MOVES[frm] for to in WsPhase) for frm in WsPhase)
+# Corked bytes above which ``get_buffered_amount`` hands them to the socket first: the size
+# of uWebSockets' cork buffer, which flushes itself when full.
+CORK_FLUSH = 16 * 1024
 
 
 class UpgradeTarget(Protocol):
@@ -114,7 +117,7 @@ class WebSocketConnection(CorkedProtocol):
         "state", "loop", "route", "ws", "protocol", "_parser", "_deflate", "_phase",
         "_on_message", "_max_backpressure", "_timer", "_reads", "_seen_reads", "_idle_ticks",
         "_close_timer", "_close_called", "_tasks", "_read_paused", "_backpressured",
-        "_client_address",
+        "_client_address", "_lifetime_timer",
     )
 
     def __init__(self, state: ServerState, info: UpgradeTarget) -> None:
@@ -146,6 +149,7 @@ class WebSocketConnection(CorkedProtocol):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._read_paused = False
         self._backpressured = False
+        self._lifetime_timer: asyncio.TimerHandle | None = None
 
     def start(self, rest: bytes) -> None:
         """Register, call ``open``, then parse what came after the handshake."""
@@ -153,6 +157,9 @@ class WebSocketConnection(CorkedProtocol):
         self.transport.set_write_buffer_limits(high=0)  # see the module docstring
         if self.route.idle_timeout:
             self._timer = self.loop.call_later(self.route.idle_timeout / 2, self._on_tick)
+        if self.route.max_lifetime:
+            self._lifetime_timer = self.loop.call_later(self.route.max_lifetime * 60,
+                                                        self._lifetime_over)
         prev = self.cork()
         try:
             if self.route.open is not None:
@@ -237,10 +244,10 @@ class WebSocketConnection(CorkedProtocol):
     def connection_lost(self, exc: BaseException | None) -> None:
         super().connection_lost(exc)
         self._enter(CLOSED)
-        for timer in (self._timer, self._close_timer):
+        for timer in (self._timer, self._close_timer, self._lifetime_timer):
             if timer is not None:
                 timer.cancel()
-        self._timer = self._close_timer = None
+        self._timer = self._close_timer = self._lifetime_timer = None
         self._closed_callback(1006, "")
         # Break the cycles through this connection (parser <-> sink, ws <-> connection) so
         # that it goes with its last reference: the ``ws`` the application may keep still
@@ -327,6 +334,28 @@ class WebSocketConnection(CorkedProtocol):
             self._mark_backpressure()
             return BACKPRESSURE
         return SUCCESS
+
+    def socket_buffered(self) -> int:
+        """Bytes the transport holds because the kernel refused them (``ws.get_buffered_amount``).
+
+        Corked bytes are not counted; past ``CORK_FLUSH`` they are handed to the socket first,
+        as uWebSockets does when its cork buffer fills, so a loop that sends until this grows
+        fills the socket and stops, and ``drain`` follows. A socket that is no longer open
+        reports ``max_backpressure``: nothing more can be sent, and such loops end.
+        """
+        if self._phase != OPEN or self._closed:
+            return self._max_backpressure
+        if self._out_size > CORK_FLUSH:
+            self.flush()
+        return int(self.transport.get_write_buffer_size())
+
+    def _lifetime_over(self) -> None:
+        self._lifetime_timer = None
+        prev = self.cork()
+        try:
+            self.end(1001, "maximum lifetime reached")
+        finally:
+            self.uncork(prev)
 
     def _mark_backpressure(self) -> None:
         """A send returned BACKPRESSURE: ``drain`` will follow once the data is out."""

@@ -134,7 +134,7 @@ def _make_handler(steps: list[Step], respond: Callable[[Any, Any], None], takes_
         body = None
         if needs_body:
             _check_json(req)
-            body = await res.get_data()
+            body = await res.read_body()
         found = gather(req, body)
         values: list[Any] = [None] * count
         stack: list[Teardown] = []
@@ -197,7 +197,7 @@ def _single(plan: Plan, step: Step, needs_body: bool,
         if needs_body:
             async def typed_body_async(res: Any, req: Any) -> None:
                 _check_json(req)
-                data = await res.get_data()
+                data = await res.read_body()
                 answer(res, await fn(**inputs(res, req, data)))
 
             return typed_body_async
