@@ -49,6 +49,11 @@ class TestServer:
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0,
                  **start_kwargs: Any) -> None:
+        if not callable(getattr(app, "start", None)):
+            name = getattr(app, "__name__", type(app).__name__)
+            hint = (f": call it, TestClient({name}())" if callable(app) else
+                    ": pass the App object")
+            raise TypeError(f"{name} is {type(app).__name__}, not a corkweb App{hint}")
         self.app = app
         self.host = host
         self.port = port

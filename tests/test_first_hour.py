@@ -664,3 +664,14 @@ def test_a_failing_start_hook_is_reported_once_and_named(tmp_path: Path) -> None
     assert "an on_start hook failed (connect, hooked.py:6); not serving" in done.stderr
     assert done.stderr.rstrip().endswith(
         "ConnectionError: database refused the connection"), done.stderr
+
+
+def test_a_test_client_given_the_factory_says_to_call_it() -> None:
+    from corkweb.testing import TestClient
+
+    def create_app() -> App:
+        return App(templates=None)
+
+    with pytest.raises(TypeError, match=r"create_app is function, not a corkweb App: call it, "
+                                        r"TestClient\(create_app\(\)\)"):
+        TestClient(create_app)

@@ -7,7 +7,6 @@ from .settings import Settings
 def main() -> None:
     settings = Settings.from_env()
     app = create_app(settings)
-    print(f"{settings.app_name} on http://{settings.host}:{settings.port}/", flush=True)
     app.run(host=settings.host, port=settings.port)
 
 
