@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
 from scaling_helpers import RedisServer, free_port, needs_redis, needs_redis_package
 
-from corkweb import App, RateLimit, RedisRateLimit
+from corkweb import App, Depends, RateLimit, RedisRateLimit
 from corkweb.middleware.ratelimit import parse_rate
 from corkweb.testing import TestServer
 
@@ -156,3 +156,21 @@ def test_redis_url_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
         RedisRateLimit("1/s")
     monkeypatch.setenv("CORKWEB_PUBSUB", "redis://127.0.0.1:1/0")
     assert RedisRateLimit("1/s").url == "redis://127.0.0.1:1/0"
+
+
+# Module level: typed handlers resolve their annotations from the module.
+typed_limit = RateLimit("2/minute", clock=Clock(), name="typed")
+
+
+def test_typed_dependency(serve: Callable[..., TestServer]) -> None:
+    app = App(templates=None)
+
+    @app.get("/typed/:n")
+    def typed(n: int, _: Annotated[None, Depends(typed_limit.dependency)]) -> dict:
+        return {"n": n}
+
+    server = serve(app)
+    codes = [httpx.get(f"{server.url}/typed/{i}").status_code for i in range(3)]
+    assert codes == [200, 200, 429]
+    r = httpx.get(f"{server.url}/typed/9")
+    assert r.headers["retry-after"] == "30" and r.headers["ratelimit-limit"] == "2"

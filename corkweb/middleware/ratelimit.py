@@ -24,6 +24,8 @@ among all clients, and a client cannot pick its own key by sending the header di
 (``100;w=60``). Over the limit: ``429 Too Many Requests`` with ``retry-after`` (seconds,
 rounded up) and the same headers; the handler is not called.
 
+With typed handlers, a limit is also a dependency: ``_: None = Depends(limit.dependency)``.
+
 ``RateLimit`` keeps its buckets in the worker's memory (with ``--workers 4`` a client gets 4
 buckets; the limit is per worker). ``RedisRateLimit`` shares them through Redis: one ``EVALSHA``
 round trip per request, the URL from ``url=`` or the app's Redis setting
@@ -42,6 +44,8 @@ from typing import Any
 
 from ..config import ENV_PUBSUB, ENV_REDIS, env_value
 from ..errors import ServiceUnavailable, TooManyRequests
+from ..request import Request
+from ..response import Response
 
 __all__ = ["RateLimit", "RedisRateLimit", "parse_rate"]
 
@@ -159,6 +163,10 @@ class RateLimit(_Limiter):
             self.answer(res, allowed, remaining, reset, wait)
         return data if data is not None else True
 
+    def dependency(self, res: Response, req: Request) -> None:
+        """For typed handlers: ``_=Depends(limit.dependency)`` limits that handler."""
+        self(res, req, None)
+
 
 # One atomic step on Redis: read the key's time, decide, store it with a TTL, answer.
 # Times are milliseconds of Redis's own clock (TIME), so workers on several hosts agree.
@@ -261,6 +269,10 @@ class RedisRateLimit(_Limiter):
             log.warning("RedisRateLimit %s: Redis at %s is back", self.name, self.url)
         self.answer(res, allowed, remaining, reset, wait)
         return data if data is not None else True
+
+    async def dependency(self, res: Response, req: Request) -> None:
+        """For typed handlers: ``_=Depends(limit.dependency)`` limits that handler."""
+        await self(res, req, None)
 
     async def close(self) -> None:
         """Close this event loop's connection (an ``on_shutdown`` hook, or tests)."""
