@@ -17,12 +17,14 @@ __all__ = ["user_frame", "describe", "registrations_after"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
-#: Method names of App and route groups that register something used while serving.
-REGISTERING = frozenset({
+#: Methods of App and route groups that take a path first: a call counts when it does
+#: (``app.get("/x")``, not ``os.environ.get("X")``).
+ROUTING = frozenset({
     "get", "post", "put", "delete", "patch", "options", "head", "connect", "trace", "any",
-    "route", "ws", "static", "mount", "use", "middleware", "on_error", "on_start",
-    "on_shutdown",
+    "ws", "static", "mount",
 })
+#: Methods that register something else used while serving.
+HOOKS = frozenset({"use", "middleware", "on_error", "on_start", "on_shutdown"})
 
 
 def user_frame(depth: int = 1) -> FrameType | None:
@@ -103,6 +105,17 @@ def _registers(node: ast.stmt) -> bool:
 
 
 def _is_registering_call(node: ast.expr) -> bool:
-    if isinstance(node, ast.Call):
-        node = node.func
-    return isinstance(node, ast.Attribute) and node.attr in REGISTERING
+    call = node if isinstance(node, ast.Call) else None
+    func = call.func if call is not None else node
+    if not isinstance(func, ast.Attribute):
+        return False
+    if func.attr in HOOKS:
+        return True
+    if func.attr == "route":  # app.route("GET", "/x")
+        args = call.args[1:2] if call is not None else []
+    elif func.attr in ROUTING:
+        args = call.args[:1] if call is not None else []
+    else:
+        return False
+    return any(isinstance(a, ast.Constant) and isinstance(a.value, str)
+               and a.value.startswith("/") for a in args)

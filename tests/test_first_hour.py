@@ -675,3 +675,34 @@ def test_a_test_client_given_the_factory_says_to_call_it() -> None:
     with pytest.raises(TypeError, match=r"create_app is function, not a corkweb App: call it, "
                                         r"TestClient\(create_app\(\)\)"):
         TestClient(create_app)
+
+
+MODULE_WITH_CODE_AFTER_RUN = '''\
+import os
+import sys
+
+from corkweb import App
+from corkweb.callsite import registrations_after
+
+app = App(templates=None)
+cache = {}
+found = registrations_after(sys._getframe())  # where the app.run() call would be
+value = os.environ.get("HOME")
+cache.get("key")
+print(value)
+
+
+@app.get("/late")
+def late(res, req):
+    res.end("late")
+
+
+chat = app.ws("/chat")
+app.use(lambda res, req, data: True)
+app.route("GET", "/r", late)
+'''
+
+
+def test_only_registrations_below_the_run_call_are_reported(tmp_path: Path) -> None:
+    module = _load(tmp_path / "after.py", MODULE_WITH_CODE_AFTER_RUN)
+    assert module.found == [15, 20, 21, 22]  # not os.environ.get nor cache.get
