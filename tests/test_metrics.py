@@ -72,6 +72,8 @@ def test_requests_by_route_pattern_and_status(serve: Callable[..., TestServer],
         for i in range(3):
             assert c.get(f"/users/{i}").text == "u"
         assert c.get("/boom").status_code == 500
+        assert c.get("/no/such/page").status_code == 404
+        assert c.post("/users/1").status_code == 405
         text = c.get("/metrics").text
     ok = {"method": "GET", "route": "/users/:id", "status": "200"}
     assert value(text, "corkweb_requests_total", **ok) == 3
@@ -80,6 +82,10 @@ def test_requests_by_route_pattern_and_status(serve: Callable[..., TestServer],
     assert value(text, "corkweb_request_duration_seconds_bucket", le="+Inf", **ok) == 3
     assert value(text, "corkweb_requests_total", method="GET", route="/boom",
                  status="500") == 1
+    assert value(text, "corkweb_requests_total", method="GET", route="<unmatched>",
+                 status="404") == 1
+    assert value(text, "corkweb_requests_total", method="POST", route="<unmatched>",
+                 status="405") == 1
     assert value(text, "corkweb_requests_in_flight") == 1  # the scrape itself
     assert not any("/users/1" in str(key) for key in samples(text))  # never the raw path
 

@@ -18,7 +18,8 @@ Series (the prefix is ``corkweb`` unless ``prefix=`` says otherwise):
 ``route`` is the route pattern (``req.route``: ``/users/:id``), never the raw path, so the
 number of series stays bounded whatever clients request. A client that goes away before its
 answer is counted with status ``499`` (nginx's convention). Requests that match no route never
-reach a middleware and are not counted (the proxy in front counts those).
+reach a middleware: ``install`` counts them through the app's error observer, in
+``corkweb_requests_total`` with ``route="<unmatched>"`` and status 404 or 405 (no duration).
 
 **Workers.** ``corkweb run --workers N`` runs N processes with their own counters. Set
 ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory (created if missing; emptying it before
@@ -37,7 +38,13 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ..errors import HTTPError
+
 __all__ = ["Metrics"]
+
+# A method outside these is labelled "other": a client cannot add series by inventing methods.
+_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT",
+                      "TRACE"))
 
 DEFAULT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
                    5.0, 10.0)
@@ -128,8 +135,16 @@ class Metrics:
         messages."""
         app.use(self)
         app.get(path, self.endpoint)
+        app.observe_errors(self.count_unmatched)
         app.on_start(lambda: self.watch(app))
         return self
+
+    def count_unmatched(self, exc: BaseException, res: Any, req: Any) -> None:
+        """The error observer: count a request that matched no route (404/405), which no
+        route's middleware saw."""
+        if req.route is None and isinstance(exc, HTTPError):
+            self.requests.labels(req.method if req.method in _METHODS else "other",
+                                 "<unmatched>", str(exc.status)).inc()
 
     # -- WebSockets and pub/sub --------------------------------------------------------------------
 
