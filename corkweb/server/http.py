@@ -172,6 +172,9 @@ class HTTPConnection(CorkedProtocol):
 
     def resume_writing(self) -> None:
         super().resume_writing()
+        # The client read: the send timeout counts from now, even if the next tick finds
+        # writing paused again (a slow but steady reader is paused at most ticks).
+        self._stalled = 0
         if self._queue and self._current is None:
             self._advance_corked()  # requests held back while the client was not reading
             if self._write_paused:
@@ -540,7 +543,9 @@ class HTTPConnection(CorkedProtocol):
         limits = state.limits
         if self._write_paused:
             self._stalled += 1
-            if self._stalled * state.tick >= limits.send_timeout:
+            # The first tick that sees the pause may come right after it began: the pause is
+            # known to have lasted (stalled - 1) ticks, so the client is never dropped early.
+            if (self._stalled - 1) * state.tick >= limits.send_timeout:
                 log.info("dropping %s: it read nothing for %.0f s", self.remote_address(),
                          limits.send_timeout)
                 self.abort_transport()
@@ -626,7 +631,7 @@ class HTTPConnection(CorkedProtocol):
         """
         self.draining = True
         if self._current is None and self._phase is IDLE:
-            self.loop.call_later(self.state.limits.drain_idle, self._close_if_idle)
+            self.state.clock.call_later(self.state.limits.drain_idle, self._close_if_idle)
         else:
             self._close_after = True
 

@@ -31,7 +31,7 @@ class ServerState:
     """Shared by the connections of one listening server."""
 
     __slots__ = (
-        "loop", "corker", "handler", "error_handler", "options", "limits", "connections",
+        "loop", "clock", "corker", "handler", "error_handler", "options", "limits", "connections",
         "draining", "request_class", "response_class", "upgrade_handler", "on_empty", "tick",
         "date", "_clock", "ticking", "_sweeper",
     )
@@ -47,11 +47,15 @@ class ServerState:
         request_class: type | None = None,
         response_class: type | None = None,
         upgrade_handler: Callable[..., Any] | None = None,
+        clock: Any = None,
     ) -> None:
         from ..wire.parser import RequestHead
         from .exchange import Exchange, ExchangeOptions
 
         self.loop = loop
+        #: What the timeouts are timed with: ``call_later(delay, fn)`` (and ``time()``). The
+        #: loop itself, or ``corkweb.testing.FakeClock`` in tests that move time by hand.
+        self.clock = clock if clock is not None else loop
         self.corker = Corker(loop)
         self.handler = handler
         self.error_handler = error_handler
@@ -82,7 +86,7 @@ class ServerState:
         """Have ``conn._on_tick()`` called every :attr:`tick` until :meth:`unwatch`."""
         self.ticking.add(conn)
         if self._sweeper is None:
-            self._sweeper = self.loop.call_later(self.tick, self._sweep)
+            self._sweeper = self.clock.call_later(self.tick, self._sweep)
 
     def unwatch(self, conn: Any) -> None:
         self.ticking.discard(conn)
@@ -96,7 +100,7 @@ class ServerState:
         for conn in list(self.ticking):
             conn._on_tick()
         if self.ticking:
-            self._sweeper = self.loop.call_later(self.tick, self._sweep)
+            self._sweeper = self.clock.call_later(self.tick, self._sweep)
             self.start_clock()
 
     def start_clock(self) -> None:
@@ -110,6 +114,6 @@ class ServerState:
         now = time.time()
         self.date = date_line(now)
         if self.connections:
-            self._clock = self.loop.call_later(1.0 - now % 1.0 + 0.0005, self._refresh_date)
+            self._clock = self.clock.call_later(1.0 - now % 1.0 + 0.0005, self._refresh_date)
         else:
             self._clock = None

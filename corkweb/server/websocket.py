@@ -156,9 +156,9 @@ class WebSocketConnection(CorkedProtocol):
         self.state.connections.add(self)
         self.transport.set_write_buffer_limits(high=0)  # see the module docstring
         if self.route.idle_timeout:
-            self._timer = self.loop.call_later(self.route.idle_timeout / 2, self._on_tick)
+            self._timer = self.state.clock.call_later(self.route.idle_timeout / 2, self._on_tick)
         if self.route.max_lifetime:
-            self._lifetime_timer = self.loop.call_later(self.route.max_lifetime * 60,
+            self._lifetime_timer = self.state.clock.call_later(self.route.max_lifetime * 60,
                                                         self._lifetime_over)
         prev = self.cork()
         try:
@@ -377,7 +377,7 @@ class WebSocketConnection(CorkedProtocol):
             return
         self._enter(CLOSING)
         self.write(encode_close(code, reason))
-        self._close_timer = self.loop.call_later(CLOSE_TIMEOUT, self._close_timed_out)
+        self._close_timer = self.state.clock.call_later(CLOSE_TIMEOUT, self._close_timed_out)
         self._closed_callback(code, reason)
 
     def close_now(self) -> None:
@@ -450,7 +450,7 @@ class WebSocketConnection(CorkedProtocol):
             return
         if self._idle_ticks == 1 and self.route.send_pings_automatically:
             self.write(encode_frame(PING, b""))  # flushed at the end of this tick
-        self._timer = self.loop.call_later(self.route.idle_timeout / 2, self._on_tick)
+        self._timer = self.state.clock.call_later(self.route.idle_timeout / 2, self._on_tick)
 
     # -- user code --------------------------------------------------------------------------
 

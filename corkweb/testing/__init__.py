@@ -1,12 +1,16 @@
-"""Testing helpers: run an app on a real socket and talk to it with real clients.
+"""Testing helpers: run an app on a real socket and talk to it with real clients, or on a
+recording transport with a fake clock.
 
-Two levels:
+Three levels:
 
 * :class:`TestServer` serves an app from a background thread on an ephemeral port of
   127.0.0.1 for the duration of a ``with`` block;
 * :class:`TestClient` wraps a ``TestServer`` with an `httpx <https://www.python-httpx.org>`_
   client (sync, and async through :meth:`TestClient.async_client`) and a WebSocket helper built
-  on the ``websockets`` package (:meth:`TestClient.websocket`).
+  on the ``websockets`` package (:meth:`TestClient.websocket`);
+* :func:`connect` serves an app on one connection whose transport records each write
+  (:class:`RecordingTransport`: corking is ``len(transport.writes) == 1``), its timeouts on a
+  :class:`FakeClock` when one is given (``clock.advance(5)``: a timing test sleeps for nothing).
 
 >>> from corkweb.testing import TestClient
 >>> with TestClient(app) as client:
@@ -36,10 +40,14 @@ import threading
 from types import TracebackType
 from typing import Any
 
-from .pg_server import PostgresNotInstalled, PostgresServer
-from .server.serve import new_event_loop
+from ..pg_server import PostgresNotInstalled, PostgresServer
+from ..server.serve import new_event_loop
+from .clock import FakeClock, FakeTimer
+from .protocol import connect, server_state
+from .transport import RecordingTransport
 
-__all__ = ["TestServer", "TestClient", "PostgresServer", "PostgresNotInstalled"]
+__all__ = ["TestServer", "TestClient", "PostgresServer", "PostgresNotInstalled",
+           "RecordingTransport", "FakeClock", "FakeTimer", "connect", "server_state"]
 
 
 class TestServer:
