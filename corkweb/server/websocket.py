@@ -159,7 +159,7 @@ class WebSocketConnection(CorkedProtocol):
             self._timer = self.state.clock.call_later(self.route.idle_timeout / 2, self._on_tick)
         if self.route.max_lifetime:
             self._lifetime_timer = self.state.clock.call_later(self.route.max_lifetime * 60,
-                                                        self._lifetime_over)
+                                                               self._lifetime_over)
         prev = self.cork()
         try:
             if self.route.open is not None:
