@@ -32,7 +32,7 @@ from ..errors import (
     reason_phrase,
 )
 from ..wire.parser import RequestParser
-from ..wire.writer import date_line, status_line
+from ..wire.writer import error_response
 from .corker import CorkedProtocol, CorkedStep
 from .exchange import PENDING, Exchange
 from .reading import BODY, BUSY, CAN_MOVE, HEAD, IDLE, ReadPhase
@@ -44,17 +44,6 @@ log = logging.getLogger("corkweb.error")
 
 
 
-
-
-def error_response(status: int, message: str, close: bool = True) -> bytes:
-    """A small plain-text error response with its own framing."""
-    body = f"{status} {reason_phrase(status)}: {message}\n".encode()
-    return b"".join((
-        status_line(status), date_line(),
-        b"content-type: text/plain; charset=utf-8\r\n",
-        b"connection: close\r\n" if close else b"",
-        b"content-length: %d\r\n\r\n" % len(body), body,
-    ))
 
 
 class HTTPConnection(CorkedProtocol):

@@ -17,7 +17,8 @@ from typing import Any
 
 from ..errors import ProtocolError
 from ..wire.proxy_protocol import parse_proxy_header
-from .http import HTTPConnection, error_response
+from ..wire.writer import error_response
+from .http import HTTPConnection
 
 __all__ = ["proxy_protocol_class"]
 

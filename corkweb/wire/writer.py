@@ -11,6 +11,8 @@ import time
 from email.utils import formatdate
 from http import HTTPStatus
 
+from ..errors import reason_phrase
+
 __all__ = [
     "status_line",
     "header_line",
@@ -18,6 +20,7 @@ __all__ = [
     "chunk",
     "LAST_CHUNK",
     "CONTINUE",
+    "error_response",
 ]
 
 # PERF: precomputed "HTTP/1.1 200 OK\r\n" for every registered status; building the line per
@@ -98,3 +101,14 @@ def chunk(data: bytes) -> bytes:
     if not data:
         return b""
     return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+def error_response(status: int, message: str, close: bool = True) -> bytes:
+    """A small plain-text error response with its own framing."""
+    body = f"{status} {reason_phrase(status)}: {message}\n".encode()
+    return b"".join((
+        status_line(status), date_line(),
+        b"content-type: text/plain; charset=utf-8\r\n",
+        b"connection: close\r\n" if close else b"",
+        b"content-length: %d\r\n\r\n" % len(body), body,
+    ))
