@@ -39,6 +39,7 @@ ROUTES: dict[str, tuple[str, str]] = {
     "request_id": ("/request-id", ""),
     "csrf": ("/csrf", ""),
     "ratelimit": ("/ratelimit", ""),
+    "ratelimit_redis": ("/ratelimit-redis", ""),  # needs CORKWEB_REDIS=redis://...
     "auth": ("/auth", "Authorization: Bearer t0ken\r\n"),
     "metrics": ("/metrics-route/7", ""),
     "tracing": ("/traced/7", ""),
@@ -85,6 +86,10 @@ def _more(app: Any, hello: Any) -> None:
 
     if hasattr(corkweb, "RateLimit"):
         app.router("", corkweb.RateLimit("1000000/second")).get("/ratelimit", hello)
+    if os.environ.get("CORKWEB_REDIS"):
+        limit = corkweb.RedisRateLimit("1000000/second", name="bench")
+        app.router("", limit).get("/ratelimit-redis", hello)
+        app.on_shutdown(limit.close)
     if hasattr(corkweb, "BearerAuth"):
         app.router("", corkweb.BearerAuth(lambda token: {"user": token})).get("/auth", hello)
     try:

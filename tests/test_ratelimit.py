@@ -3,13 +3,14 @@ route and per key, behind a trusted proxy; and shared by two apps through a real
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import pytest
-from scaling_helpers import RedisServer, free_port, needs_redis, needs_redis_package
+from scaling_helpers import RedisServer, free_port, needs_redis
 
 from corkweb import App, Depends, RateLimit, RedisRateLimit
 from corkweb.middleware.ratelimit import parse_rate
@@ -112,7 +113,6 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @needs_redis
-@needs_redis_package
 def test_shared_through_redis(serve: Callable[..., TestServer],
                               redis_server: RedisServer) -> None:
     servers = []
@@ -130,7 +130,70 @@ def test_shared_through_redis(serve: Callable[..., TestServer],
     assert r.headers["ratelimit-limit"] == "3"
 
 
-@needs_redis_package
+@needs_redis
+def test_concurrent_requests_are_counted_exactly(serve: Callable[..., TestServer],
+                                                 redis_server: RedisServer) -> None:
+    import asyncio
+
+    app = App(templates=None)
+    limiter = RedisRateLimit("5/minute", url=redis_server.url, name="burst")
+    app.router("", limiter).get("/", hello)
+    app.on_shutdown(limiter.close)
+    server = serve(app)
+
+    async def burst() -> list[int]:
+        async with httpx.AsyncClient() as client:
+            answers = await asyncio.gather(*(client.get(server.url) for _ in range(20)))
+        return sorted(r.status_code for r in answers)
+
+    # 20 requests in flight at once, pipelined on the worker's one connection to Redis
+    assert asyncio.run(burst()) == [200] * 5 + [429] * 15
+
+
+@needs_redis
+def test_redis_restart_is_survived(serve: Callable[..., TestServer], tmp_path: Path,
+                                   caplog: pytest.LogCaptureFixture) -> None:
+    redis = RedisServer(tmp_path / "redis").start()
+    try:
+        app = App(templates=None)
+        limiter = RedisRateLimit("100/minute", url=redis.url, name="restart")
+        app.router("", limiter).get("/", hello)
+        app.on_shutdown(limiter.close)
+        server = serve(app)
+        assert httpx.get(server.url).headers["ratelimit-remaining"] == "99"
+        redis.kill()
+        r = httpx.get(server.url)
+        assert r.status_code == 200 and "ratelimit-remaining" not in r.headers  # fail open
+        assert "unreachable" in caplog.text
+        redis.start()  # same port, empty: a fresh bucket
+        assert httpx.get(server.url).headers["ratelimit-remaining"] == "99"
+        assert "is back" in caplog.text
+    finally:
+        redis.stop()
+
+
+def test_silent_redis_times_out(serve: Callable[..., TestServer]) -> None:
+    import socket
+
+    with socket.socket() as silent:  # accepts connections (backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        app = App(templates=None)
+        fail_open = RedisRateLimit("1/minute", url=url, name="o", timeout=0.2)
+        fail_closed = RedisRateLimit("1/minute", url=url, name="c", timeout=0.2,
+                                     fail_open=False)
+        app.router("", fail_open).get("/open", hello)
+        app.router("", fail_closed).get("/closed", hello)
+        app.on_shutdown(fail_open.close)
+        app.on_shutdown(fail_closed.close)
+        server = serve(app)
+        start = time.monotonic()
+        assert httpx.get(server.url + "/open").status_code == 200
+        assert httpx.get(server.url + "/closed").status_code == 503
+        assert time.monotonic() - start < 3
+
+
 def test_redis_down_fails_open_or_closed(serve: Callable[..., TestServer],
                                          caplog: pytest.LogCaptureFixture) -> None:
     url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
@@ -149,7 +212,6 @@ def test_redis_down_fails_open_or_closed(serve: Callable[..., TestServer],
 
 
 def test_redis_url_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("redis")
     monkeypatch.delenv("CORKWEB_REDIS", raising=False)
     monkeypatch.delenv("CORKWEB_PUBSUB", raising=False)
     with pytest.raises(ValueError, match="needs a Redis URL"):
