@@ -420,11 +420,13 @@ class App(SocketifyApp, RouteGroup):
         if self._runner is None:
             from .server.runner import Runner
 
-            self._runner = Runner(self._served, self.limits)
+            self._runner = Runner(self.serving, self.limits)
         return self._runner
 
-    def _served(self) -> ServedApp:
-        """What the server needs of this app; called each time a server is made."""
+    def serving(self) -> ServedApp:
+        """What a server needs of this app (``corkweb.server.runner.ServedApp``): the handler,
+        the error hook, the request/response classes and options, the lifespan hooks. The app
+        freezes; called each time a server is made (``run``, ``start``, ``corkweb.testing``)."""
         from .server.runner import ServedApp
         from .server.websocket import websocket_upgrade
 

@@ -8,11 +8,10 @@ import base64
 import os
 from typing import Any
 
-from protocol_helpers import RecordingTransport, connect, settle
+from protocol_helpers import RecordingTransport, connect, server_state, settle
 
-from corkweb import App, Request, Response
+from corkweb import App
 from corkweb.pubsub import PubSub
-from corkweb.server.state import ServerState
 from corkweb.server.websocket import WebSocketConnection, websocket_upgrade
 from corkweb.wire.websocket import unmask
 
@@ -38,9 +37,7 @@ def client_frame(payload: bytes, opcode: int = 1) -> bytes:
 def open_ws(app: App, loop: asyncio.AbstractEventLoop
             ) -> tuple[WebSocketConnection, SwitchingTransport]:
     app.freeze()
-    state = ServerState(loop, app.handle, error_handler=app._errors, options=app._options,
-                        limits=app.limits, upgrade_handler=websocket_upgrade,
-                        request_class=Request, response_class=Response)
+    state = server_state(app, loop, upgrade_handler=websocket_upgrade)
     http, _ = connect(app, loop, state=state)
     transport = SwitchingTransport()
     http.transport = transport

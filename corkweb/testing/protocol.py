@@ -26,12 +26,13 @@ def server_state(app: Any, loop: asyncio.AbstractEventLoop, *, limits: Limits | 
     from ..request import Request
     from ..response import Response
 
-    if hasattr(app, "freeze") and hasattr(app, "handle"):
-        app.freeze()
-        return ServerState(loop, app.handle, error_handler=app._errors, options=app._options,
-                           limits=limits or app.limits, request_class=Request,
-                           response_class=Response, upgrade_handler=upgrade_handler,
-                           clock=clock)
+    if callable(getattr(app, "serving", None)):
+        served = app.serving()
+        return ServerState(loop, served.handler, error_handler=served.error_handler,
+                           options=served.options, limits=limits or served.limits,
+                           request_class=served.request_class,
+                           response_class=served.response_class,
+                           upgrade_handler=upgrade_handler, clock=clock)
     return ServerState(loop, app, limits=limits, request_class=Request,
                        response_class=Response, upgrade_handler=upgrade_handler, clock=clock)
 
