@@ -45,7 +45,8 @@ def test_signal_during_slow_request_lets_it_finish(sig) -> None:
 
     t = threading.Thread(target=slow)
     t.start()
-    time.sleep(0.3)  # the request is in flight
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "slow started"  # the request is in flight
     # an idle keep-alive connection must not hold the shutdown back
     idle = socket.create_connection(("127.0.0.1", port))
     idle.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -64,7 +65,8 @@ def test_new_connections_are_refused_while_draining() -> None:
     proc, port = start()
     t = threading.Thread(target=lambda: httpx.get(f"http://127.0.0.1:{port}/slow", timeout=10))
     t.start()
-    time.sleep(0.3)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "slow started"  # the request is in flight
     proc.send_signal(signal.SIGTERM)
     time.sleep(0.2)
     with pytest.raises(httpx.ConnectError):

@@ -20,6 +20,7 @@ def stopped():
 
 @app.get("/slow")
 async def slow(res, req):
+    print("slow started", flush=True)  # the test's signal that a request is in flight
     await asyncio.sleep(1.0)
     res.end("finished")
 
