@@ -316,17 +316,17 @@ class App(SocketifyApp, RouteGroup):
         self._errors.debug = self.debug
         global_mws = tuple(self._global_mws)
         self._router = router = Router()
+        entries = []
         for spec in self._specs:
             handler = self.api.wrap(spec)  # a typed handler becomes a (res, req) one, once
             mws = global_mws + spec.middlewares
             entry = _Entry(compose(mws, handler), chain_is_async(mws, handler),
                            spec.options.get("status") or 200)
             entry.is_ws = isinstance(getattr(spec.handler, "__self__", None), WebSocketRoute)
+            entries.append((spec, entry))
             router.add(spec.method, spec.path, entry, spec.name)
         router.freeze()
-        if any(isinstance(getattr(spec.handler, "__self__", None), WebSocketRoute)
-               for spec in self._specs):  # only they pay for the upgrade check
-            self.handle = self._handle_ws_first  # type: ignore[method-assign]
+        compat.upgrades_reach_websockets(router, entries)
         self._static = router.static_table
         # Templates: bind the engine and the helpers once; compile error pages.
         engine = self._engine()

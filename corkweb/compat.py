@@ -16,6 +16,7 @@ changed (``docs/porting-from-socketify.md`` maps every name).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 from collections.abc import Callable, Coroutine
@@ -34,6 +35,7 @@ log = logging.getLogger("corkweb.error")
 
 __all__ = ["AppListenOptions", "AppOptions", "MiddlewareRouter", "Loop", "sendfile",
            "listen_spec", "listen_handler", "call_listen_handler", "check_app_options",
+           "upgrades_reach_websockets",
            "SocketifyApp"]
 
 
@@ -141,6 +143,59 @@ def check_app_options(options: Any, args: tuple[Any, ...],
     return options, bool(settings.get("lifespan", True))
 
 
+def upgrades_reach_websockets(router: Any, entries: list[tuple[Any, Any]]) -> None:
+    """At freeze: an upgrade request goes to a matching WebSocket route even where a more
+    specific HTTP route matches too (uWebSockets gives upgrade handlers priority, so
+    socketify's ``app.ws("/*")`` beside ``app.any("/")`` upgrades on ``/``).
+
+    Only the HTTP routes that could take such a request get the check (a static path a
+    WebSocket route also matches; any dynamic GET route when a WebSocket route is dynamic):
+    # PERF: the others, and apps without WebSocket routes, pay nothing per request.
+    """
+    ws = [spec.path for spec, entry in entries if entry.is_ws]
+    if not ws:
+        return
+    ws_dynamic = any(":" in path or "*" in path for path in ws)
+    ws_async = any(entry.is_async for _, entry in entries if entry.is_ws)
+    for spec, entry in entries:
+        if entry.is_ws or spec.method not in ("GET", "ANY"):
+            continue
+        if ":" in spec.path or "*" in spec.path:
+            shadows = ws_dynamic
+        else:
+            shadows = any(m.route.handler.is_ws for m in router.iter_matches("GET", spec.path))
+        if shadows:
+            entry.call = _websocket_first(router, entry.call, entry.is_async or ws_async)
+            entry.is_async = entry.is_async or ws_async
+
+
+def _websocket_first(router: Any, http: Callable[..., Any], is_async: bool) -> Any:
+    def websocket_route(req: Any) -> Any:
+        if req.upgrade is None:
+            return None
+        for match in router.iter_matches(req.method, req.path):
+            if match.route.handler.is_ws:
+                req.set_match(match.params, match.values, match.route)
+                return match.route.handler
+        return None
+
+    if not is_async:
+        def ws_first(res: Any, req: Any) -> Any:
+            found = websocket_route(req)
+            return found.call(res, req) if found is not None else http(res, req)
+
+        return ws_first
+
+    async def ws_first_async(res: Any, req: Any) -> Any:
+        found = websocket_route(req)
+        result = found.call(res, req) if found is not None else http(res, req)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    return ws_first_async
+
+
 def call_listen_handler(handler: Callable[..., Any], info: AppListenOptions) -> None:
     """A listen handler that raises is a bug to show, not a reason to stop serving."""
     try:
@@ -209,11 +264,9 @@ class SocketifyApp:
         _errors: Any
         _json_dumps: Callable[[Any], bytes]
         _specs: list[Any]
-        _router: Any
         _runner: Any
 
         def _check_open(self, what: str) -> None: ...
-        def _async_route(self, coro: Any, res: Any, req: Any, route: Any) -> Any: ...
 
     _closed_by_app = False  # set by close(): run() ended because the app asked
     _ssl: Any = None  # App(AppOptions(...)) or App(ssl_context)
@@ -238,22 +291,6 @@ class SocketifyApp:
             # socketify's fork pattern: in a forked child the code after app.run() forks or
             # serves again; a signal ends such a process, as it does under socketify.
             raise SystemExit(0)
-
-    def _handle_ws_first(self, res: Any, req: Any) -> Any:
-        """``handle`` when the app has WebSocket routes: an upgrade request goes to a matching
-        WebSocket route even where a more specific HTTP route matches too (uWebSockets gives
-        upgrade handlers priority: socketify's ``app.ws("/*")`` beside ``app.any("/")``)."""
-        if req.upgrade is not None:
-            for match in self._router.iter_matches(req.method, req.path):
-                entry = match.route.handler
-                if entry.is_ws:
-                    req.set_match(match.params, match.values, match.route)
-                    result = entry.call(res, req)
-                    if entry.is_async:
-                        return self._async_route(result, res, req, match.route)
-                    return result
-        return type(self).handle(self, res, req)  # type: ignore[attr-defined]
-
 
     def close(self) -> SocketifyApp:
         """Stop serving: ``run()`` drains the connections, runs the shutdown hooks and
