@@ -3,79 +3,43 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from test_syscalls import ACCEPT, SEND, exchange, free_port
+from strace_helpers import (
+    exchange,
+    free_port,
+    needs_strace,
+    sends_per_connection,
+    server_env,
+    under_strace,
+    wait_listening,
+)
 
-pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed")
+pytestmark = needs_strace
 
 APPS = Path(__file__).parent / "apps"
 
 
-def sends_per_connection(trace: str) -> list[int]:
-    """Send-type syscalls per accepted socket, in accept order (a descriptor number reused
-    by a later connection starts a new count)."""
-    counts: list[int] = []
-    current: dict[int, int] = {}
-    for line in trace.splitlines():
-        m = ACCEPT.match(line)
-        if m:
-            current[int(m.group(2))] = len(counts)
-            counts.append(0)
-            continue
-        m = SEND.match(line)
-        if m and int(m.group(3)) in current:
-            counts[current[int(m.group(3))]] += 1
-    return counts
-
-
 @pytest.fixture(scope="module")
 def traced(tmp_path_factory):
-    import socket
-
     port = free_port()
     out = tmp_path_factory.mktemp("strace") / "trace.txt"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(APPS), *sys.path])}
-    env = {k: v for k, v in env.items() if not k.startswith("CORKWEB_")}
-    proc = subprocess.Popen(
-        ["strace", "-f", "-e", "trace=network,write,writev", "-o", str(out),
-         sys.executable, "-m", "corkweb", "run", "--interface", "asgi", "--port", str(port),
-         "--log-level", "warning", "asgi_syscall_app:app"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=APPS,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert proc.poll() is None, "server under strace exited"
-            assert time.monotonic() < deadline, "server under strace did not start"
-            time.sleep(0.05)
-    results = {
-        "headers": exchange(port, b"GET /headers HTTP/1.1\r\nHost: a\r\n\r\n", 1),
-        "parts": exchange(port, b"GET /parts HTTP/1.1\r\nHost: a\r\n\r\n", 1),
-        "after-await": exchange(port, b"GET /after-await HTTP/1.1\r\nHost: a\r\n\r\n", 1),
-        "pipelined": exchange(port, b"".join(b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n" % i
-                                             for i in range(16)), 16),
-    }
-    time.sleep(0.1)  # let strace write out the last lines
-    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-    for child in children:
-        os.kill(int(child), signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        raise
+    env = {k: v for k, v in server_env(APPS).items() if not k.startswith("CORKWEB_")}
+    command = [sys.executable, "-m", "corkweb", "run", "--interface", "asgi", "--port", str(port),
+               "--log-level", "warning", "asgi_syscall_app:app"]
+    with under_strace(command, out, env=env, cwd=APPS) as proc:
+        wait_listening(proc, port)
+        results = {
+            "headers": exchange(port, b"GET /headers HTTP/1.1\r\nHost: a\r\n\r\n", 1),
+            "parts": exchange(port, b"GET /parts HTTP/1.1\r\nHost: a\r\n\r\n", 1),
+            "after-await": exchange(port, b"GET /after-await HTTP/1.1\r\nHost: a\r\n\r\n", 1),
+            "pipelined": exchange(port, b"".join(b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n" % i
+                                                 for i in range(16)), 16),
+        }
+        time.sleep(0.1)  # let strace write out the last lines
     return results, sends_per_connection(out.read_text())[1:]
 
 

@@ -11,7 +11,6 @@ import importlib.util
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
@@ -534,16 +533,11 @@ def test_production_caches_and_debug_reloads(serve, tmp_path) -> None:
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed")
 def test_a_rendered_page_is_one_send_syscall(tmp_path) -> None:
-    from test_syscalls import exchange, sends_per_connection
+    from strace_helpers import exchange, sends_per_connection, under_strace
 
     trace = tmp_path / "trace.txt"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen(
-        ["strace", "-f", "-e", "trace=network,write,writev", "-o", str(trace),
-         sys.executable, str(REPO / "tests" / "apps" / "templates_app.py")],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True,
-    )
-    try:
+    command = [sys.executable, str(REPO / "tests" / "apps" / "templates_app.py")]
+    with under_strace(command, trace, stdout=subprocess.PIPE, text=True) as proc:
         assert proc.stdout is not None
         line = proc.stdout.readline()  # the readiness signal: printed once listening
         assert line.startswith("ready "), line
@@ -552,19 +546,6 @@ def test_a_rendered_page_is_one_send_syscall(tmp_path) -> None:
         (after,) = exchange(port, b"GET /async HTTP/1.1\r\nHost: a\r\n\r\n", 1)
         (failed,) = exchange(port, b"GET /missing HTTP/1.1\r\nHost: a\r\n"
                                    b"Accept: text/html\r\n\r\n", 1)
-    finally:
-        # Stop the traced Python process (strace's child); strace then exits by itself.
-        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
-        for child in children.read_text().split() if proc.poll() is None else ():
-            os.kill(int(child), signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise
-        if proc.stdout is not None:
-            proc.stdout.close()
     assert page.status == 200 and b"&lt;script&gt;alert(1)&lt;/script&gt;" in page.body
     assert after.status == 200 and after.header("x-after") == "await"
     assert failed.status == 500 and b"<h1>500" in failed.body
