@@ -9,26 +9,17 @@ the ``playwright`` package, these tests are skipped.
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
+from browser_helpers import chromium, needs_browser
 from example_loader import EXAMPLES, load_example
 
 from corkweb.testing import TestServer
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None,
-                       reason="no chromium on PATH (apt-get install chromium; .ci/run does it "
-                              "when root)"),
-    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
-                       reason="the playwright package is not installed (pip install -e .[test])"),
-]
+pytestmark = needs_browser
 
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage"]
 TIMEOUT_MS = 10_000
 
 # Counts the page's WebSockets that are open, whatever the page's own code names them: the test
@@ -50,15 +41,8 @@ COUNT_OPEN_SOCKETS = """
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS,
-                                     timeout=30_000)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture

@@ -8,24 +8,15 @@ without chromium or playwright, like tests/test_browser.py.
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
+from browser_helpers import chromium, needs_browser
 
 from corkweb import CSRF, App
 from corkweb.testing import TestServer
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)"),
-    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
-                       reason="the playwright package is not installed (pip install -e .[test])"),
-]
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage"]
+pytestmark = needs_browser
 
 BANK_PAGE = """<!doctype html><title>bank</title>
 <form id="f" method="post" action="/transfer">{{ csrf_input() }}
@@ -64,30 +55,23 @@ def attacker(target: str) -> App:
 
 
 def test_cross_site_form_is_refused_own_form_works(tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
     transfers: list[str] = []
-    with TestServer(bank(tmp_path, transfers)) as site, sync_playwright() as pw:
+    with TestServer(bank(tmp_path, transfers)) as site, chromium() as browser:
         with TestServer(attacker(site.url), host="localhost") as evil:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS,
-                                         timeout=30_000)
-            try:
-                context = browser.new_context()
-                context.set_default_timeout(10_000)
-                page = context.new_page()
-                # The visitor uses the bank (gets its CSRF cookie), then visits the attacker.
-                page.goto(site.url + "/")
-                with page.expect_navigation():
-                    page.click("#send")
-                assert page.inner_text("body") == "transferred 10"
-                assert transfers == ["10"]
+            context = browser.new_context()
+            context.set_default_timeout(10_000)
+            page = context.new_page()
+            # The visitor uses the bank (gets its CSRF cookie), then visits the attacker.
+            page.goto(site.url + "/")
+            with page.expect_navigation():
+                page.click("#send")
+            assert page.inner_text("body") == "transferred 10"
+            assert transfers == ["10"]
 
-                page.goto(evil.url + "/")
-                with page.expect_response(site.url + "/transfer") as refused:
-                    page.click("#send")
-                response = refused.value
-                assert response.status == 403
-                assert "cross-site request from origin" in response.text()
-                assert transfers == ["10"]  # the forged transfer never reached the handler
-            finally:
-                browser.close()
+            page.goto(evil.url + "/")
+            with page.expect_response(site.url + "/transfer") as refused:
+                page.click("#send")
+            response = refused.value
+            assert response.status == 403
+            assert "cross-site request from origin" in response.text()
+            assert transfers == ["10"]  # the forged transfer never reached the handler

@@ -7,24 +7,15 @@ of them expanded with its parameters. Skipped without chromium or playwright.
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
 from typing import Annotated
 
 import msgspec
-import pytest
+from browser_helpers import chromium, needs_browser
 
 from corkweb import App, Header
 from corkweb.testing import TestServer
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)"),
-    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
-                       reason="the playwright package is not installed (pip install -e .[test])"),
-]
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage"]
+pytestmark = needs_browser
 
 
 class ItemIn(msgspec.Struct):
@@ -53,37 +44,32 @@ def make_app() -> App:
 
 
 def test_docs_page_lists_the_operations_offline() -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with TestServer(make_app()) as server, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS,
-                                     timeout=30_000)
-        try:
-            context = browser.new_context()
-            context.set_default_timeout(15_000)
-            refused: list[str] = []
+    with TestServer(make_app()) as server, chromium() as browser:
+        context = browser.new_context()
+        context.set_default_timeout(15_000)
+        refused: list[str] = []
 
-            def only_the_server(route) -> None:
-                if route.request.url.startswith(server.url + "/"):
-                    route.continue_()
-                else:
-                    refused.append(route.request.url)
-                    route.abort()
+        def only_the_server(route) -> None:
+            if route.request.url.startswith(server.url + "/"):
+                route.continue_()
+            else:
+                refused.append(route.request.url)
+                route.abort()
 
-            context.route("**/*", only_the_server)
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(server.url + "/docs")
-            expect(page.locator(".swagger-ui .info .title")).to_contain_text("Shop")
-            create = page.locator(".opblock-post").filter(has_text="/shops/{shop_id}/items")
-            expect(create).to_contain_text("Add an item")
-            expect(page.locator(".opblock-get")).to_contain_text("/items")
-            create.locator(".opblock-summary").click()
-            expect(create.locator(".parameters")).to_contain_text("shop_id")
-            expect(create.locator(".parameters")).to_contain_text("x-token")
-            expect(create).to_contain_text("422")
-            assert errors == [], errors
-            assert refused == [], f"the page asked for other hosts: {refused}"
-        finally:
-            browser.close()
+        context.route("**/*", only_the_server)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(server.url + "/docs")
+        expect(page.locator(".swagger-ui .info .title")).to_contain_text("Shop")
+        create = page.locator(".opblock-post").filter(has_text="/shops/{shop_id}/items")
+        expect(create).to_contain_text("Add an item")
+        expect(page.locator(".opblock-get")).to_contain_text("/items")
+        create.locator(".opblock-summary").click()
+        expect(create.locator(".parameters")).to_contain_text("shop_id")
+        expect(create.locator(".parameters")).to_contain_text("x-token")
+        expect(create).to_contain_text("422")
+        assert errors == [], errors
+        assert refused == [], f"the page asked for other hosts: {refused}"
