@@ -18,16 +18,14 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
+from benchmarks import instructions as bench
+from benchmarks.servers import REPO, free_port
+
 KEY = "benchmark-secret-key-0123456789"
 
 # route name -> (path, extra request headers)
@@ -120,95 +118,52 @@ def _request(path: str, headers: str) -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: bench\r\n{headers}\r\n".encode()
 
 
+def _answered(buf: bytes) -> bool:
+    """Whether ``buf`` holds one whole answer (content-length framed); it must be a 200."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return False
+    m = re.search(rb"content-length: (\d+)", buf[:end], re.I)
+    if not (m and len(buf) >= end + 4 + int(m.group(1))):
+        return False
+    if not buf.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(f"unexpected answer {buf[:200]!r}")
+    return True
+
+
 def drive(port: int, request: bytes, count: int, connections: int = 4) -> int:
-    socks = [socket.create_connection((HOST, port), timeout=60) for _ in range(connections)]
-    done = 0
-    try:
-        while done < count:
-            for s in socks:
-                s.sendall(request)
-            for s in socks:
-                buf = b""
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        raise ConnectionError("the server closed a connection")
-                    buf += chunk
-                    end = buf.find(b"\r\n\r\n")
-                    if end >= 0:
-                        m = re.search(rb"content-length: (\d+)", buf[:end], re.I)
-                        if m and len(buf) >= end + 4 + int(m.group(1)):
-                            if not buf.startswith(b"HTTP/1.1 200"):
-                                raise RuntimeError(f"unexpected answer {buf[:200]!r}")
-                            break
-                done += 1
-    finally:
-        for s in socks:
-            s.close()
-    return done
+    return bench.drive(port, request, 1, count, connections, _answered)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
+def _ready(port: int) -> bool:
+    return drive(port, _request("/plain", ""), 1, 1) == 1
 
 
 def _start(cmd: list[str], port: int) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, PYTHONMALLOC="malloc")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen(cmd, cwd=REPO, env=bench.server_env(), stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with status {proc.returncode}")
-        try:
-            drive(port, _request("/plain", ""), 1, 1)
-            return proc
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("the server did not answer")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
     try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        bench.wait_ready(proc, lambda: _ready(port))
+    except RuntimeError:
+        bench.stop(proc)
+        raise
+    return proc
 
 
 def instructions(kind: str, route: str, requests: int) -> float:
     path, headers = ROUTES[route]
-    port = _free_port()
-    out = Path(tempfile.mkdtemp(prefix="corkweb-batteries-"))
-    proc = _start(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg.%p",
-                   sys.executable, "-m", "benchmarks.batteries", "serve", kind, str(port)], port)
-    try:
-        request = _request(path, headers)
-        drive(port, request, max(200, requests // 5))
-        subprocess.run(["callgrind_control", "--zero", str(proc.pid)], check=True,
-                       capture_output=True)
-        answered = drive(port, request, requests)
-        subprocess.run(["callgrind_control", "--dump", str(proc.pid)], check=True,
-                       capture_output=True)
-        total = 0
-        for f in out.glob("cg.*.*"):
-            m = re.search(r"^summary:\s+(\d+)", f.read_text(errors="replace"), re.M)
-            if m:
-                total = max(total, int(m.group(1)))
-        return total / answered
-    finally:
-        _stop(proc)
-        shutil.rmtree(out, ignore_errors=True)
+    port = free_port()
+    request = _request(path, headers)
+    return bench.callgrind(
+        [sys.executable, "-m", "benchmarks.batteries", "serve", kind, str(port)], port,
+        lambda count: drive(port, request, count), max(200, requests // 5), requests,
+        ready=lambda: _ready(port))
 
 
 def microseconds(kind: str, route: str, requests: int) -> float:
     path, headers = ROUTES[route]
-    port = _free_port()
+    port = free_port()
     proc = _start([sys.executable, "-m", "benchmarks.batteries", "serve", kind, str(port)],
                   port)
     try:
@@ -223,7 +178,7 @@ def microseconds(kind: str, route: str, requests: int) -> float:
         answered = drive(port, request, requests)
         return (cpu() - before) / answered * 1e6
     finally:
-        _stop(proc)
+        bench.stop(proc)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,8 +24,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks import procstat
 from benchmarks.servers import HOST, REPO, SERVERS, free_port, serves
 from benchmarks.workloads import HTTP_WORKLOADS
 
@@ -36,84 +38,124 @@ def _request(path: str) -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
 
 
-def _drive(port: int, path: str, requests: int, connections: int, pipeline: int) -> int:
-    """Send ``requests`` GETs and read every answer; returns the answers counted."""
-    socks = [socket.create_connection((HOST, port), timeout=60) for _ in range(connections)]
-    batch = _request(path) * pipeline
+def drive(port: int, batch: bytes, answers: int, requests: int, connections: int,
+          complete: Callable[[bytes], bool], timeout: float = 60) -> int:
+    """Send ``batch`` (``answers`` requests) on every one of ``connections`` keep-alive
+    connections, read each until ``complete(what was read)``, and repeat until ``requests``
+    were answered; returns the answers counted. The callgrind benchmarks share this loop."""
+    socks = [socket.create_connection((HOST, port), timeout=timeout) for _ in range(connections)]
     done = 0
     try:
         while done < requests:
             for s in socks:
                 s.sendall(batch)
             for s in socks:
-                seen, buf = 0, b""
-                while seen < pipeline:
+                buf = b""
+                while not complete(buf):
                     chunk = s.recv(65536)
                     if not chunk:
                         raise ConnectionError("the server closed a connection")
                     buf += chunk
-                    seen = buf.count(b"HTTP/1.1 ")
-                    # Bodies are short and fixed: the last answer is complete when its body is
-                    # in, which the next recv() call (or the next batch) sorts out.
-                done += pipeline
+                done += answers
     finally:
         for s in socks:
             s.close()
     return done
 
 
-def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+def _drive(port: int, path: str, requests: int, connections: int, pipeline: int) -> int:
+    """Send ``requests`` GETs and read every answer; returns the answers counted."""
+    # Bodies are short and fixed: the last answer is complete when its body is in, which
+    # the next recv() call (or the next batch) sorts out.
+    return drive(port, _request(path) * pipeline, pipeline, requests, connections,
+                 lambda buf: buf.count(b"HTTP/1.1 ") >= pipeline)
+
+
+def _answers_plaintext(port: int) -> bool:
+    with socket.create_connection((HOST, port), timeout=1) as s:
+        s.sendall(_request("/plaintext"))
+        return s.recv(64).startswith(b"HTTP/1.")
+
+
+def wait_ready(proc: subprocess.Popen, ready: Callable[[], bool], timeout: float = 120.0,
+               poll: float = 0.2) -> None:
+    """Call ``ready()`` until it returns true (an OSError meaning not yet); fail if the
+    server exits first or does not answer within ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"the server exited with status {proc.returncode}")
         try:
-            with socket.create_connection((HOST, port), timeout=1) as s:
-                s.sendall(_request("/plaintext"))
-                if s.recv(64).startswith(b"HTTP/1."):
-                    return
+            if ready():
+                return
         except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("the server did not answer under valgrind")
+            time.sleep(poll)
+    raise RuntimeError(f"the server did not answer within {timeout:.0f} s")
 
 
-def _control(pid: int, *args: str) -> None:
-    subprocess.run(["callgrind_control", *args, str(pid)], check=True, capture_output=True)
+def server_env(**extra: str) -> dict[str, str]:
+    """The environment a benchmark server runs in: the repository importable, the system
+    allocator (which valgrind follows far better than pymalloc)."""
+    env = dict(os.environ, PYTHONMALLOC="malloc", **extra)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return env
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def callgrind(command: list[str], port: int, run: Callable[[int], int], warmup: int,
+              requests: int, *, ready: Callable[[], bool], children: bool = False,
+              ready_timeout: float = 120.0, ready_poll: float = 0.2) -> float:
+    """Instructions per request: ``command`` (a server listening on ``port``) under
+    ``valgrind --tool=callgrind``; once ``ready()``, ``run(warmup)`` warms it up, the counters
+    are zeroed, ``run(requests)`` returns the answers counted, the counters are dumped and
+    the instructions divided by those answers. ``children``: trace exec'd children too and
+    count every process of the server's tree (Granian serves from a child process)."""
+    out = Path(tempfile.mkdtemp(prefix="corkweb-callgrind-"))
+    trace = ["--trace-children=yes"] if children else []
+    proc = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", *trace, f"--callgrind-out-file={out}/cg.%p", *command],
+        cwd=REPO, env=server_env(BENCH_PORT=str(port)), stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_ready(proc, ready, ready_timeout, ready_poll)
+        run(warmup)
+        # start-up and warm-up are not counted
+        pids = procstat.tree(proc.pid) if children else [proc.pid]
+        for pid in pids:
+            # a process of the tree may be no valgrind one (nothing to zero there)
+            subprocess.run(["callgrind_control", "--zero", str(pid)], check=not children,
+                           capture_output=True)
+        answered = run(requests)
+        for pid in pids:
+            subprocess.run(["callgrind_control", "--dump", str(pid)], check=not children,
+                           capture_output=True)
+        total = 0
+        for f in out.glob("cg.*.*"):  # the dumps (cg.PID.1), not the files written at exit
+            m = re.search(r"^summary:\s+(\d+)", f.read_text(errors="replace"), re.M)
+            if m:
+                total += int(m.group(1))
+        return total / answered
+    finally:
+        stop(proc)
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def measure(server_name: str, workload: str, requests: int, connections: int) -> float:
     server = SERVERS[server_name]
     w = HTTP_WORKLOADS[workload]
     port = free_port()
-    out = Path(tempfile.mkdtemp(prefix="corkweb-callgrind-"))
-    env = dict(os.environ, BENCH_PORT=str(port), PYTHONMALLOC="malloc")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    proc = subprocess.Popen(
-        ["valgrind", "--tool=callgrind",
-         f"--callgrind-out-file={out}/cg.%p", sys.executable, "-m", server.module, str(port)],
-        cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        _wait_port(port, proc)
-        pipeline = w.pipeline
-        _drive(port, w.path, max(200, requests // 5), connections, pipeline)  # warm-up
-        _control(proc.pid, "--zero")  # start-up and warm-up are not counted
-        answered = _drive(port, w.path, requests, connections, pipeline)
-        _control(proc.pid, "--dump")
-        total = 0
-        for f in out.glob("cg.*.*"):  # the dump (cg.PID.1), not the file written at exit
-            m = re.search(r"^summary:\s+(\d+)", f.read_text(errors="replace"), re.M)
-            if m:
-                total = max(total, int(m.group(1)))
-        return total / answered
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(out, ignore_errors=True)
+    return callgrind(
+        [sys.executable, "-m", server.module, str(port)], port,
+        lambda count: _drive(port, w.path, count, connections, w.pipeline),
+        max(200, requests // 5), requests, ready=lambda: _answers_plaintext(port))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,16 +30,15 @@ import re
 import shutil
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks import instructions as instructions_bench
 from benchmarks import procstat, wrk
 from benchmarks.apps.typed_common import ANSWER, BODY
-from benchmarks.servers import HOST, REPO, RunningServer, Server, free_port, missing, pin
+from benchmarks.servers import HOST, RunningServer, Server, free_port, missing, pin
 
 POST_LUA = """\
 wrk.method = "POST"
@@ -133,71 +132,25 @@ def measure(target: Target, seconds: float, warmup: float, connections: int,
 def _drive_posts(port: int, path: str, requests: int, connections: int) -> int:
     request = (f"POST {path} HTTP/1.1\r\nHost: bench\r\ncontent-type: application/json\r\n"
                f"content-length: {len(BODY)}\r\n\r\n").encode() + BODY
-    socks = [socket.create_connection((HOST, port), timeout=120) for _ in range(connections)]
-    done = 0
-    try:
-        while done < requests:
-            for s in socks:
-                s.sendall(request)
-            for s in socks:
-                buf = b""
-                while not re.search(rb"HTTP/1\.1 201 .*?\r\n\r\n.*\}", buf, re.S):
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        raise ConnectionError("the server closed a connection")
-                    buf += chunk
-                done += 1
-    finally:
-        for s in socks:
-            s.close()
-    return done
+    answered = re.compile(rb"HTTP/1\.1 201 .*?\r\n\r\n.*\}", re.S)
+    return instructions_bench.drive(port, request, 1, requests, connections,
+                                    lambda buf: answered.search(buf) is not None, timeout=120)
+
+
+def _accepts(port: int) -> bool:
+    socket.create_connection((HOST, port), timeout=1).close()
+    return True
 
 
 def instructions(target: Target, requests: int, connections: int) -> float:
     """Instructions the server executes per request (callgrind, counters zeroed after a
     warm-up): immune to the other load on the machine."""
     port = free_port()
-    out = Path(tempfile.mkdtemp(prefix="corkweb-callgrind-"))
-    env = dict(os.environ, BENCH_PORT=str(port), PYTHONMALLOC="malloc")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    proc = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", "--trace-children=yes",
-         f"--callgrind-out-file={out}/cg.%p",
-         sys.executable, "-m", target.server.module, str(port)],
-        cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{target.label} did not start under valgrind")
-            try:
-                socket.create_connection((HOST, port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.3)
-        _drive_posts(port, target.path, max(100, requests // 5), connections)
-        # Granian serves from a child process: every process of the tree is counted.
-        pids = procstat.tree(proc.pid)
-        for pid in pids:
-            subprocess.run(["callgrind_control", "--zero", str(pid)], capture_output=True)
-        answered = _drive_posts(port, target.path, requests, connections)
-        for pid in pids:
-            subprocess.run(["callgrind_control", "--dump", str(pid)], capture_output=True)
-        total = 0
-        for f in out.glob("cg.*.*"):  # one dump per process of the server's tree
-            m = re.search(r"^summary:\s+(\d+)", f.read_text(errors="replace"), re.M)
-            if m:
-                total += int(m.group(1))
-        return total / answered
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(out, ignore_errors=True)
+    return instructions_bench.callgrind(
+        [sys.executable, "-m", target.server.module, str(port)], port,
+        lambda count: _drive_posts(port, target.path, count, connections),
+        max(100, requests // 5), requests, ready=lambda: _accepts(port),
+        children=True, ready_timeout=180, ready_poll=0.3)
 
 
 def _table(rows: dict[str, list[dict]], key: str, unit: str) -> list[str]:
