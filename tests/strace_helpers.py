@@ -19,17 +19,15 @@ from typing import Any
 
 import pytest
 from conftest import parse_responses
+from scaling_helpers import free_port
+
+__all__ = ["exchange", "free_port", "needs_strace", "sends_per_connection", "server_env",
+           "under_strace", "wait_listening"]
 
 needs_strace = pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed")
 
 SEND = re.compile(r"^(\d+)\s+(write|writev|sendto|sendmsg|send)\((\d+),")
 ACCEPT = re.compile(r"^(\d+)\s+accept4?\(.*\)\s+=\s+(\d+)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def exchange(port: int, payload: bytes, responses: int) -> list:
