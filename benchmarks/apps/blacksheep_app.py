@@ -115,11 +115,7 @@ if db.DATABASE_URL:  # the TechEmpower database types (benchmarks/database.py)
     async def updates(request: Request, pool: asyncpg.Pool):
         ids = sorted(db.random_ids(db.query_count(request.query.get("queries", [None])[0])))
         async with pool.acquire() as conn:
-            worlds = []
-            for i in ids:
-                await conn.fetchval(db.READ_ROW, i)
-                worlds.append({"id": i, "randomNumber": db.random_id()})
-            await conn.executemany(db.WRITE_ROW, [(w["randomNumber"], w["id"]) for w in worlds])
+            worlds = await db.update_worlds(conn, ids)
         return json(worlds)
 
 

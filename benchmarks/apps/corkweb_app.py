@@ -134,12 +134,7 @@ if db.DATABASE_URL:  # the TechEmpower database types (benchmarks/database.py)
         async def updates(res, req):
             ids = sorted(db.random_ids(db.query_count(req.get_query("queries"))))
             async with pool.connection() as conn:
-                worlds = []
-                for i in ids:
-                    await conn.fetchval(db.READ_ROW, i)  # read each row, as the rules ask
-                    worlds.append({"id": i, "randomNumber": db.random_id()})
-                await conn.executemany(db.WRITE_ROW,
-                                       [(w["randomNumber"], w["id"]) for w in worlds])
+                worlds = await db.update_worlds(conn, ids)
             res.end(worlds)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from random import randint, sample
+from typing import Any
 
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL")  # set by benchmarks/database.py
 POOL_SIZE = int(os.environ.get("BENCH_POOL_SIZE", "16"))  # the same for every server
@@ -67,6 +68,18 @@ def random_id() -> int:
 def random_ids(n: int) -> list[int]:
     """``n`` distinct ids (distinct, so that a batch of updates never hits a row twice)."""
     return sample(range(1, WORLD_ROWS + 1), n)
+
+
+async def update_worlds(conn: Any, ids: list[int]) -> list[dict]:
+    """The updates test on one connection: read each row (as the rules ask), give each a new
+    random number, write them all in one batch; returns the rows as answered. Every server's
+    app calls this, so they all do the same database work."""
+    worlds = []
+    for i in ids:
+        await conn.fetchval(READ_ROW, i)
+        worlds.append({"id": i, "randomNumber": random_id()})
+    await conn.executemany(WRITE_ROW, [(w["randomNumber"], w["id"]) for w in worlds])
+    return worlds
 
 
 def sorted_fortunes(rows: list) -> list:

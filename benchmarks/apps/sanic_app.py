@@ -98,11 +98,7 @@ if db.DATABASE_URL:  # the TechEmpower database types (benchmarks/database.py)
     async def updates(request: Request) -> HTTPResponse:
         ids = sorted(db.random_ids(db.query_count(request.args.get("queries"))))
         async with request.app.ctx.pool.acquire() as conn:
-            worlds = []
-            for i in ids:
-                await conn.fetchval(db.READ_ROW, i)
-                worlds.append({"id": i, "randomNumber": db.random_id()})
-            await conn.executemany(db.WRITE_ROW, [(w["randomNumber"], w["id"]) for w in worlds])
+            worlds = await db.update_worlds(conn, ids)
         return json(worlds)
 
 

@@ -98,11 +98,7 @@ def add_database_routes(app: App) -> None:
     async def updates(res, req):
         ids = sorted(db.random_ids(db.query_count(req.get_query("queries"))))
         async with state["pool"].acquire() as conn:
-            worlds = []
-            for i in ids:
-                await conn.fetchval(db.READ_ROW, i)
-                worlds.append({"id": i, "randomNumber": db.random_id()})
-            await conn.executemany(db.WRITE_ROW, [(w["randomNumber"], w["id"]) for w in worlds])
+            worlds = await db.update_worlds(conn, ids)
         res.cork_end(worlds)
 
     app.get("/db", single_query)

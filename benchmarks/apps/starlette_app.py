@@ -100,11 +100,7 @@ if db.DATABASE_URL:  # the TechEmpower database types (benchmarks/database.py)
     async def updates(request: Request) -> JSONResponse:
         ids = sorted(db.random_ids(db.query_count(request.query_params.get("queries"))))
         async with pool.acquire() as conn:
-            worlds = []
-            for i in ids:
-                await conn.fetchval(db.READ_ROW, i)
-                worlds.append({"id": i, "randomNumber": db.random_id()})
-            await conn.executemany(db.WRITE_ROW, [(w["randomNumber"], w["id"]) for w in worlds])
+            worlds = await db.update_worlds(conn, ids)
         return JSONResponse(worlds)
 
     routes = [Route("/db", single_query), Route("/queries", queries),
