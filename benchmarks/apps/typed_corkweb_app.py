@@ -8,27 +8,9 @@ Run from the repository root: ``python -m benchmarks.apps.typed_corkweb_app PORT
 """
 from __future__ import annotations
 
-from typing import Annotated
-
-import msgspec
-
 from benchmarks.apps.common import HOST, port
-from benchmarks.apps.typed_common import STOCK_MAX
+from benchmarks.apps.typed_msgspec import ItemIn, ItemOut
 from corkweb import App
-
-
-class ItemIn(msgspec.Struct):
-    name: str
-    price: float
-    tags: list[str]
-    stock: Annotated[int, msgspec.Meta(ge=0, le=STOCK_MAX)] | None = None
-
-
-class ItemOut(msgspec.Struct):
-    id: int
-    name: str
-    price: float
-
 
 app = App(templates=None)
 

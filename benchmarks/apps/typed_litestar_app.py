@@ -4,27 +4,11 @@ typed POST workload. Run from the repository root:
 """
 from __future__ import annotations
 
-from typing import Annotated
-
-import msgspec
 import uvicorn
 from litestar import Litestar, post
 
 from benchmarks.apps.common import HOST, port
-from benchmarks.apps.typed_common import STOCK_MAX
-
-
-class ItemIn(msgspec.Struct):
-    name: str
-    price: float
-    tags: list[str]
-    stock: Annotated[int, msgspec.Meta(ge=0, le=STOCK_MAX)] | None = None
-
-
-class ItemOut(msgspec.Struct):
-    id: int
-    name: str
-    price: float
+from benchmarks.apps.typed_msgspec import ItemIn, ItemOut
 
 
 @post("/items", status_code=201)
