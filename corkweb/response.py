@@ -34,11 +34,15 @@ from .server.exchange import (
     TypedBody,
 )
 from .wire.cookies import cookie_line
+from .wire.headers import FRAMING
+from .wire.writer import header_lines
 
 __all__ = ["Response", "ResponseOptions", "ClientDisconnected", "Headers", "Phase",
            "PENDING", "STREAMING", "DONE", "ABORTED"]
 
 log = logging.getLogger("corkweb.error")
+
+_FRAMING_BYTES = frozenset(name.encode() for name in FRAMING)
 
 _HTML = b"content-type: text/html; charset=utf-8\r\n"
 
@@ -358,12 +362,18 @@ class Response(Exchange, BodyReaders):
         wait for ``on_writable`` before writing more. For hosted ASGI/WSGI apps."""
         return bool(self._conn.writable)
 
-    def get_socket_addresses(self) -> tuple[Any, Any]:
-        """``(peer, local)`` addresses of the connection as the socket reports them
-        (``(host, port)`` tuples for TCP; for the client behind a proxy see
-        ``get_remote_address``). For hosted ASGI/WSGI apps (``scope["client"]``)."""
-        transport = self._conn.transport
-        return transport.get_extra_info("peername"), transport.get_extra_info("sockname")
+    def get_socket_info(self) -> tuple[Any, Any, bool]:
+        """``(peer, local, tls)`` of the connection as its socket reports them: addresses
+        (``(host, port)`` tuples for TCP) and whether it is TLS. Behind a proxy, the client is
+        ``get_remote_address()`` and the scheme ``get_scheme()``. For hosted ASGI/WSGI apps
+        (``scope["client"]``, ``scope["server"]``); read once per connection."""
+        return self._conn.socket_info()  # type: ignore[no-any-return]
+
+    def write_raw_headers(self, pairs: Iterable[tuple[bytes, bytes]]) -> Response:
+        """``write_header`` for many ``(name, value)`` pairs of bytes at once — the form ASGI
+        apps and the wire use — checked as strictly, at a third of the cost. Nothing is added
+        if one pair is refused (``ValueError``)."""
+        return self.add_header_lines(header_lines(pairs, _FRAMING_BYTES))
 
     def get_buffered_amount(self) -> int:
         """Bytes written but not yet sent to the client."""

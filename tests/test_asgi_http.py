@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import anyio
 import httpx
 import pytest
 from apps.hosted import starlette_app
@@ -122,3 +127,56 @@ def test_client_that_leaves_mid_body_does_not_break_the_server(server: TestServe
     with socket.create_connection(("127.0.0.1", server.port)) as s:
         s.sendall(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n" + b"z" * 10)
     assert httpx.get(server.url + "/plaintext").text == "Hello, World!"
+
+
+# -- how calls run: the first step inline, the rest on a pooled task ---------------------------
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="unset")
+
+
+async def task_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    path = scope["path"]
+    seen = request_id.get()  # a value set by an earlier request must never leak in
+    request_id.set(scope["query_string"].decode())
+    first = asyncio.current_task()
+    assert first is not None  # anyio, sniffio and asyncio.timeout need one from line one
+    if path == "/timeout":
+        async with asyncio.timeout(5):  # tied to the current task across the await
+            await asyncio.sleep(0.01)
+    elif path == "/anyio":
+        with anyio.move_on_after(5):  # a cancel scope entered in the inline step
+            await anyio.sleep(0.01)
+        await anyio.to_thread.run_sync(time.sleep, 0.001)
+    elif path == "/cancel-scope":
+        with anyio.move_on_after(0.01) as scope_:
+            await anyio.sleep(5)
+        assert scope_.cancelled_caught
+    same = asyncio.current_task() is first
+    body = f"{seen} {request_id.get()} {same}".encode()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": body})
+
+
+@pytest.fixture(scope="module")
+def task_server() -> Iterator[TestServer]:
+    with TestServer(HostedApp(task_app)) as running:
+        yield running
+
+
+@pytest.mark.parametrize("path", ["/plain", "/timeout", "/anyio", "/cancel-scope"])
+def test_calls_have_a_task_and_a_context_of_their_own(task_server: TestServer,
+                                                      path: str) -> None:
+    with httpx.Client(base_url=task_server.url) as client:  # one keep-alive connection
+        for i in range(3):
+            assert client.get(f"{path}?r{i}").text == f"unset r{i} True"
+
+
+def test_pipelined_calls_that_suspend_keep_order(task_server: TestServer) -> None:
+    paths = [f"/{'anyio' if i % 2 else 'plain'}?p{i}" for i in range(8)]
+    raw = raw_exchange(task_server.port, b"".join(
+        b"GET %s HTTP/1.1\r\nHost: a\r\n\r\n" % p.encode() for p in paths),
+        until_close=False, expect=len(paths))
+    assert [r.body for r in parse_responses(raw)] == [
+        f"unset p{i} True".encode() for i in range(8)]

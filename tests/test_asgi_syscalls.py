@@ -68,7 +68,10 @@ def test_start_before_an_await_and_body_after_it_are_one_send(traced) -> None:
 def test_pipelined_requests_keep_order_and_each_answer_is_one_send(traced) -> None:
     results, sends = traced
     assert [r.body for r in results["pipelined"]] == [b"Hello, World!"] * 16
-    # Each answer is one write at most (on Python 3.12, eager tasks put all 16 in one).
-    assert 1 <= sends[3] <= 16
-    if sys.version_info >= (3, 12):
+    # Calls that finish in their first step run inside the read (corkweb/asgi/runner.py):
+    # the sixteen answers leave in one write, as a native handler's do. (Python 3.10 gives
+    # each call a task: one write per answer at most.)
+    if sys.version_info >= (3, 11):
         assert sends[3] == 1
+    else:
+        assert 1 <= sends[3] <= 16

@@ -11,11 +11,14 @@ workers, TLS, access log, limits, proxies and graceful shutdown of any corkweb a
 from __future__ import annotations
 
 import inspect
+from asyncio import get_running_loop
 from typing import Any
+from urllib.parse import unquote
 
 from ..app import App
-from .http import ASGI_INFO, Calls, HTTPCycle, run_http, scope_path
+from .http import ASGI_INFO, Calls, HTTPCycle
 from .lifespan import Lifespan
+from .runner import Runner
 
 __all__ = ["ASGIHandler", "HostedApp", "detect_interface", "mount", "INTERFACES"]
 
@@ -42,44 +45,51 @@ class ASGIHandler:
     """
 
     def __init__(self, app: Any, *, root_path: str = "", mounted: bool = False,
-                 state: dict[str, Any] | None = None, proxies: Any = None) -> None:
+                 state: dict[str, Any] | None = None, proxies: Any = None,
+                 proxy_protocol: bool = False) -> None:
         self.app = app
         self.root_path = root_path.rstrip("/")
         self.prefix = "" if mounted else self.root_path
         self.state = state if state is not None else {}
-        self.proxies = proxies if proxies else None
+        #: Whether the client and scheme can come from elsewhere than the socket (trusted
+        #: X-Forwarded-*/Forwarded, or a PROXY protocol header): then ask the response.
+        self.forwarded = bool(proxies) or proxy_protocol
         self.ws_route: Any = None  # the socket context of its WebSockets, made on first use
         self.calls = Calls()
+        self.runner = Runner(self.calls)
 
     def scope(self, res: Any, req: Any, kind: str) -> dict[str, Any]:
         """The scope of ``req`` (``kind`` is ``"http"`` or ``"websocket"``)."""
-        peer, local = res.get_socket_addresses()
-        client = _address(peer)
-        if self.proxies is not None:
+        peer, local, tls = res.get_socket_info()
+        if self.forwarded:
             host = res.get_remote_address()
+            client = _address(peer)
             if client is None or host != client[0]:
                 client = (host, 0) if host is not None else None  # the port is not forwarded
-        scheme = res.get_scheme()
+            scheme = res.get_scheme()
+        else:
+            client = (peer[0], peer[1]) if peer.__class__ is tuple else None
+            scheme = "https" if tls else "http"
         path = req.path
         prefix = self.prefix
-        scope = {
+        if prefix:
+            path = prefix + path
+        return {
             "type": kind,
             "asgi": ASGI_INFO,
             "http_version": req.version,
-            "server": _address(local) if client is not None or isinstance(local, tuple)
-            else (local, None),
+            "server": (local[0], local[1]) if local.__class__ is tuple else (local, None),
             "client": client,
             "scheme": scheme if kind == "http" else ("wss" if scheme == "https" else "ws"),
             "method": req.method,
             "root_path": self.root_path,
-            "path": prefix + scope_path(path) if prefix else scope_path(path),
-            "raw_path": (prefix + path).encode("utf-8", "surrogateescape"),
+            "path": unquote(path) if "%" in path else path,
+            "raw_path": path.encode("utf-8", "surrogateescape"),
             "query_string": req.query.encode("latin-1"),
             "headers": req.headers,
             "state": self.state.copy(),
             "extensions": HTTP_EXTENSIONS if kind == "http" else WS_EXTENSIONS,
         }
-        return scope
 
     def __call__(self, res: Any, req: Any) -> Any:
         if req.upgrade is not None and req.upgrade.lower() == b"websocket":
@@ -87,7 +97,13 @@ class ASGIHandler:
 
             return serve_websocket(self, res, req)
         cycle = HTTPCycle(res, req)
-        return run_http(self.app, self.scope(res, req, "http"), cycle, self.calls)
+        coro = self.app(self.scope(res, req, "http"), cycle.receive, cycle.send)
+        self.runner.run(get_running_loop(), coro, cycle)
+        return None
+
+    async def close(self) -> None:
+        """At shutdown, once the calls in flight are done: end the pooled tasks."""
+        await self.runner.close()
 
 
 def detect_interface(obj: Any) -> str:
@@ -120,16 +136,16 @@ def detect_interface(obj: Any) -> str:
 
 def make_handler(obj: Any, interface: str, *, root_path: str = "", mounted: bool = False,
                  state: dict[str, Any] | None = None, proxies: Any = None,
-                 threads: int | None = None) -> Any:
+                 proxy_protocol: bool = False, threads: int | None = None) -> Any:
     """The corkweb handler serving ``obj`` as ``interface`` (``asgi`` or ``wsgi``): an
     :class:`ASGIHandler` or a :class:`corkweb.asgi.wsgi.WSGIHandler`."""
     if interface == "wsgi":
         from .wsgi import WSGIHandler
 
         return WSGIHandler(obj, root_path=root_path, mounted=mounted, proxies=proxies,
-                           threads=threads)
+                           proxy_protocol=proxy_protocol, threads=threads)
     return ASGIHandler(obj, root_path=root_path, mounted=mounted, state=state,
-                       proxies=proxies)
+                       proxies=proxies, proxy_protocol=proxy_protocol)
 
 
 class HostedApp(App):
@@ -157,12 +173,12 @@ class HostedApp(App):
             self.pubsub  # noqa: B018 - a hub makes the server accept WebSocket upgrades
         self.hosted: Any = make_handler(
             target, interface, root_path=root_path, proxies=self.trusted_proxies,
-            threads=threads, state=self.lifespan.state if self.lifespan else None)
+            proxy_protocol=self.proxy_protocol, threads=threads,
+            state=self.lifespan.state if self.lifespan else None)
         if self.lifespan is not None:
             self.on_start(self.lifespan.startup)
         self.on_shutdown(self._let_calls_finish)
-        if interface == "wsgi":
-            self.on_shutdown(self.hosted.shutdown)
+        self.on_shutdown(self.hosted.close)
         if self.lifespan is not None:
             self.on_shutdown(self.lifespan.shutdown)
 
@@ -203,8 +219,8 @@ def mount(group: Any, prefix: str, target: Any, *, interface: str = "auto",
     life = Lifespan(target, lifespan) if interface == "asgi" else None
     full = group.prefix + prefix
     handler: Any = make_handler(target, interface, root_path=full, mounted=True,
-                                proxies=app.trusted_proxies, threads=threads,
-                                state=life.state if life is not None else None)
+                                proxies=app.trusted_proxies, proxy_protocol=app.proxy_protocol,
+                                threads=threads, state=life.state if life is not None else None)
 
     async def let_calls_finish() -> None:
         await handler.calls.wait(app.limits.drain_timeout)
@@ -213,8 +229,7 @@ def mount(group: Any, prefix: str, target: Any, *, interface: str = "auto",
         app.on_start(life.startup)
         app.pubsub  # noqa: B018 - a hub makes the server accept WebSocket upgrades
     app.on_shutdown(let_calls_finish)
-    if interface == "wsgi":
-        app.on_shutdown(handler.shutdown)
+    app.on_shutdown(handler.close)
     if life is not None:
         app.on_shutdown(life.shutdown)
     group.any(prefix, handler)

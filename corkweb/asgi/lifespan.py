@@ -48,6 +48,9 @@ TRANSITIONS: dict[tuple[LifespanState, str], LifespanState] = {
     (S.STARTING, "lifespan.startup.failed"): S.FAILED,
     (S.STOPPING, "lifespan.shutdown.complete"): S.STOPPED,
     (S.STOPPING, "lifespan.shutdown.failed"): S.FAILED,
+    # Frameworks report a lifespan task that ends early (cancelled with the loop) this way.
+    (S.RUNNING, "lifespan.shutdown.failed"): S.FAILED,
+    (S.RUNNING, "lifespan.shutdown.complete"): S.STOPPED,
 }
 
 

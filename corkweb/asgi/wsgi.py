@@ -303,18 +303,20 @@ class WSGIHandler:
     """The corkweb handler that serves a WSGI application on a thread pool."""
 
     def __init__(self, app: Any, *, root_path: str = "", mounted: bool = False,
-                 proxies: Any = None, threads: int | None = None) -> None:
+                 proxies: Any = None, proxy_protocol: bool = False,
+                 threads: int | None = None) -> None:
         self.app = app
         self.root_path = root_path.rstrip("/")
         self.mounted = mounted
-        self.proxies = proxies if proxies else None
+        #: Whether the client can come from elsewhere than the socket (see ASGIHandler).
+        self.forwarded = bool(proxies) or proxy_protocol
         self.threads = threads or DEFAULT_THREADS
         self.pool: ThreadPoolExecutor | None = None
         self.calls = Calls()
         self.multiprocess = False
 
     def environ(self, res: Any, req: Any, body: WSGIInput) -> dict[str, Any]:
-        peer, local = res.get_socket_addresses()
+        peer, local, tls = res.get_socket_info()
         path = req.path
         script = self.root_path
         if self.mounted and script:
@@ -326,7 +328,8 @@ class WSGIHandler:
             "QUERY_STRING": req.query,
             "SERVER_PROTOCOL": "HTTP/" + req.version,
             "wsgi.version": (1, 0),
-            "wsgi.url_scheme": res.get_scheme(),
+            "wsgi.url_scheme": res.get_scheme() if self.forwarded else (
+                "https" if tls else "http"),
             "wsgi.input": body,
             "wsgi.errors": sys.stderr,
             "wsgi.multithread": True,
@@ -338,7 +341,7 @@ class WSGIHandler:
             environ["SERVER_NAME"], environ["SERVER_PORT"] = local[0], str(local[1])
         else:
             environ["SERVER_NAME"], environ["SERVER_PORT"] = "localhost", "0"
-        remote = res.get_remote_address() if self.proxies is not None else (
+        remote = res.get_remote_address() if self.forwarded else (
             peer[0] if isinstance(peer, tuple) else None)
         if remote is not None:
             environ["REMOTE_ADDR"] = remote
@@ -406,6 +409,7 @@ class WSGIHandler:
             if close is not None:
                 close()
 
-    def shutdown(self) -> None:
+    async def close(self) -> None:
+        """At shutdown, once the calls in flight are done: let the threads go."""
         if self.pool is not None:
             self.pool.shutdown(wait=False)

@@ -7,7 +7,9 @@ set in any order before that (DESIGN.md §1 rule 6).
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Iterable
 from email.utils import formatdate
 from http import HTTPStatus
 
@@ -16,6 +18,7 @@ from ..errors import reason_phrase
 __all__ = [
     "status_line",
     "header_line",
+    "header_lines",
     "date_line",
     "chunk",
     "LAST_CHUNK",
@@ -58,6 +61,34 @@ def token_ok(name: str) -> bool:
     # RFC 9110 §5.1 field-name = token; checked on the rare path only (names users pass).
     return (bool(name) and name.isascii()
             and all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in name))
+
+
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE = re.compile(rb"[\r\n\x00]")
+
+
+def header_lines(pairs: Iterable[tuple[bytes, bytes]],
+                 refused: frozenset[bytes] = frozenset()) -> list[bytes]:
+    """``b"name: value\\r\\n"`` for every pair, checked as :func:`header_line` checks one
+    (a token name; no CR, LF or NUL in the value) but for pairs that arrive as bytes, as
+    ASGI headers do. A name in ``refused`` (lower-case) raises ``ValueError``, as any bad
+    pair does, before anything is returned."""
+    out = []
+    for name, value in pairs:
+        if name.__class__ is not bytes or value.__class__ is not bytes:
+            name, value = _as_bytes(name), _as_bytes(value)
+        if _TOKEN.fullmatch(name) is None:
+            raise ValueError(f"invalid header name {name!r}")
+        if _BAD_VALUE.search(value) is not None:
+            raise ValueError(f"header {name!r} value contains CR, LF or NUL: {value!r}")
+        if refused and name.lower() in refused:
+            raise ValueError(f"{name!r} is set by corkweb from the body and cannot be written")
+        out.append(b"%s: %s\r\n" % (name, value))
+    return out
+
+
+def _as_bytes(text: str | bytes | bytearray) -> bytes:
+    return text.encode("latin-1") if isinstance(text, str) else bytes(text)
 
 
 def header_line(name: str | bytes, value: str | bytes | int) -> bytes:

@@ -1,0 +1,133 @@
+"""Hosted ASGI apps: server CPU per request of the same app on corkweb, uvicorn and Granian.
+
+    python -m benchmarks.hosted [--apps raw,starlette,fastapi] [--servers corkweb,uvicorn,granian]
+                                [--workloads plaintext,json,pipelined] [-d 5] [--repeat 3]
+
+Each (app, server, workload) gets a fresh server process pinned to CPU 0 (one worker, uvloop;
+uvicorn with httptools and no access log; Granian with one runtime thread) and wrk pinned to
+CPU 1 (64 connections; ``pipelined`` sends 16 requests per write). The figure is the
+server's user + system CPU time over the requests completed, as in ``python -m benchmarks``;
+medians of the repeats are printed with the ratios DESIGN.md §5 sets goals for.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks import procstat, wrk
+from benchmarks.servers import HOST, REPO, free_port, pin
+
+APPS = ("raw", "starlette", "fastapi")
+SERVERS = ("corkweb", "uvicorn", "granian")
+WORKLOADS = {"plaintext": ("/plaintext", 0), "json": ("/json", 0),
+             "pipelined": ("/plaintext", 16)}
+
+
+def command(server: str, app: str, port: int) -> list[str]:
+    target = f"benchmarks.apps.asgi_apps:{app}"
+    if server == "corkweb":
+        return [sys.executable, "-m", "corkweb", "run", "--interface", "asgi", "--host", HOST,
+                "--port", str(port), "--log-level", "warning", target]
+    if server == "uvicorn":
+        return [sys.executable, "-m", "uvicorn", "--http", "httptools", "--loop", "uvloop",
+                "--no-access-log", "--log-level", "warning", "--host", HOST, "--port",
+                str(port), target]
+    if server == "granian":
+        return [sys.executable, "-m", "granian", "--interface", "asgi", "--workers", "1",
+                "--runtime-threads", "1", "--loop", "uvloop", "--no-access-log",
+                "--log-level", "warning", "--host", HOST, "--port", str(port), target]
+    raise ValueError(server)
+
+
+def measure(server: str, app: str, workload: str, seconds: float, script: Path) -> float:
+    """Server CPU µs per request for one fresh server."""
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO),
+                                                                    os.environ.get("PYTHONPATH")])))
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen([*pin(0), *command(server, app, port)], cwd=REPO, env=env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    socket.create_connection((HOST, port), timeout=0.5).close()
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        log.seek(0)
+                        raise RuntimeError(f"{server} did not start: {log.read()[-500:]!r}")
+                    time.sleep(0.05)
+            path, depth = WORKLOADS[workload]
+            url = f"http://{HOST}:{port}{path}"
+            extra = {"script": script, "script_args": [str(depth)]} if depth else {}
+            wrk.run(url, 1, 64, pin=pin(1), **extra)  # warm-up
+            before = procstat.cpu_seconds(proc.pid)
+            result = wrk.run(url, seconds, 64, pin=pin(1), **extra)
+            used = procstat.cpu_seconds(proc.pid) - before
+            if not result["requests"] or result["non_2xx"] or result["socket_errors"]:
+                raise RuntimeError(f"{server}/{app}/{workload}: {result}")
+            return used * 1e6 / result["requests"]
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGINT)
+                proc.wait(10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--apps", default=",".join(APPS))
+    ap.add_argument("--servers", default=",".join(SERVERS))
+    ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    ap.add_argument("-d", "--duration", type=float, default=5.0)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args(argv)
+    if not wrk.available():
+        print("wrk is needed: apt-get install wrk", file=sys.stderr)
+        return 1
+    os.sched_setaffinity(0, {1})
+    folder = Path(tempfile.mkdtemp(prefix="corkweb-hosted-"))
+    script = wrk.write_scripts(folder)["pipeline"]
+    apps = args.apps.split(",")
+    servers = args.servers.split(",")
+    workloads = args.workloads.split(",")
+    figures: dict[tuple[str, str, str], list[float]] = {}
+    for _ in range(args.repeat):
+        # Interleaved: each repeat visits every server once, so a noisy minute hits all alike.
+        for app in apps:
+            for workload in workloads:
+                for server in servers:
+                    us = measure(server, app, workload, args.duration, script)
+                    figures.setdefault((app, workload, server), []).append(us)
+                    print(f"{app:9} {workload:9} {server:8} {us:7.2f} µs/request", flush=True)
+    print("\nmedians (µs of server CPU per request) and ratios:")
+    header = f"| app | workload | {' | '.join(servers)} | ratios |"
+    print(header)
+    print("|" + "---|" * (header.count("|") - 1))
+    for app in apps:
+        for workload in workloads:
+            med = {s: statistics.median(figures[(app, workload, s)]) for s in servers}
+            ratios = []
+            if "corkweb" in med:
+                for peer in servers:
+                    if peer != "corkweb":
+                        ratios.append(f"{med['corkweb'] / med[peer]:.2f}× {peer}")
+            cells = " | ".join(f"{med[s]:.2f}" for s in servers)
+            print(f"| {app} | {workload} | {cells} | {', '.join(ratios)} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""Running hosted app calls: the first step inside the read, the rest on a pooled task.
+
+An ASGI call usually runs to its end without suspending (the app answers from memory), so a
+Task per request — what uvicorn creates — is mostly overhead: on Python 3.11 it is a third of a
+raw ASGI request here, plus a loop iteration between the read and the answer. Yet the app must
+see a current task from its first line on (anyio, sniffio, ``asyncio.timeout`` look for it).
+
+So a :class:`Runner` keeps idle *worker* tasks, each parked on a future. A call borrows one:
+its first step runs at once, inside the read's cork scope, with the worker entered as the
+current task (as Python 3.12's eager tasks do) and in a context of its own (a copy of the
+context the app was hosted from, as a new task gets a copy: context variables never leak
+from one request into the next). If the app finishes
+in that step — the common case — nothing is scheduled at all and the answer leaves in the
+read's write, pipelined neighbours included. If it suspends, the worker is woken with the
+call and drives it on as its own task, so whatever the app tied to the current task in its
+first step (cancel scopes, timeouts) stays valid. When the call ends, the worker is idle again.
+
+A call dispatched while another task is running (the next pipelined request, answered from the
+end of the previous one) is handed to a worker from its start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import sys
+from collections.abc import Generator
+from typing import Any
+
+__all__ = ["Runner"]
+
+log = logging.getLogger("corkweb.error")
+
+_enter_task = asyncio.tasks._enter_task
+_leave_task = asyncio.tasks._leave_task
+#: Python 3.10 has no Task.uncancel and no create_task(context=): there each call is a task.
+POOLED = sys.version_info >= (3, 11)
+_current_task = asyncio.current_task
+
+#: Idle workers kept beyond this many are let go (their tasks end).
+MAX_IDLE = 256
+
+_FRESH: Any = object()  # a call whose first step has not run
+
+
+class _Call:
+    """One app call as the worker awaits it: steps run in the call's own context."""
+
+    __slots__ = ("coro", "context", "first", "cycle")
+
+    def __init__(self, coro: Any, context: contextvars.Context, first: Any, cycle: Any) -> None:
+        self.coro = coro
+        self.context = context
+        self.first = first  # what the first step yielded, or _FRESH
+        self.cycle = cycle
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self
+
+    def __iter__(self) -> _Call:
+        return self
+
+    def __next__(self) -> Any:
+        return self.send(None)
+
+    def send(self, value: Any) -> Any:
+        first = self.first
+        if first is not _FRESH:
+            self.first = _FRESH
+            if first is not None:
+                return first  # the future the inline step waits on: the task takes it over
+            # A bare yield (asyncio.sleep(0)): the hand-over was the turn of the loop it asked.
+        try:
+            return self.context.run(self.coro.send, value)
+        except StopIteration:
+            self.cycle.finished()
+            raise
+        except BaseException as exc:
+            self.cycle.failed(exc)
+            raise StopIteration from None
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        self.first = _FRESH
+        exc = typ if val is None else val
+        try:
+            return self.context.run(self.coro.throw, exc)
+        except StopIteration:
+            self.cycle.finished()
+            raise
+        except BaseException as failure:
+            self.cycle.failed(failure)
+            raise StopIteration from None
+
+    def close(self) -> None:
+        self.coro.close()
+
+
+class _Worker:
+    """A task that runs the calls it is given, one at a time."""
+
+    __slots__ = ("runner", "task", "waiter")
+
+    def __init__(self, runner: Runner, loop: asyncio.AbstractEventLoop) -> None:
+        self.runner = runner
+        self.waiter: asyncio.Future[_Call] = loop.create_future()
+        # Its own empty context: calls run in theirs (see _Call), never in the worker's.
+        self.task = loop.create_task(  # type: ignore[call-arg]
+            self._main(), context=contextvars.Context())
+
+    async def _main(self) -> None:
+        runner = self.runner
+        task = self.task
+        loop = task.get_loop()
+        while True:
+            # Cancelled while idle (the loop closing, or a cancel meant for the call that just
+            # ended): the worker ends; run() never picks a worker whose task is done.
+            call = await self.waiter
+            self.waiter = loop.create_future()
+            try:
+                await call
+            finally:
+                runner.calls.done()
+            if task.cancelling() or not runner.give_back(self):  # type: ignore[attr-defined]
+                # A cancel reached the call (which ended by it): the task was asked to stop.
+                runner.workers.discard(self)
+                return
+
+
+class Runner:
+    """Runs the app calls of one hosted app (see the module docstring)."""
+
+    def __init__(self, calls: Any) -> None:
+        self.calls = calls
+        #: What every call's context starts as (a copy each): the context the app was hosted
+        #: from, never what an earlier call set (a call may be started from inside another).
+        self.base = contextvars.copy_context()
+        self.idle: list[_Worker] = []
+        self.workers: set[_Worker] = set()  # every live worker, for close()
+        self.closing = False
+
+    def run(self, loop: asyncio.AbstractEventLoop, coro: Any, cycle: Any) -> None:
+        """Start ``coro`` (the app's call for ``cycle``); returns once it finished or was
+        handed to a worker."""
+        self.calls.active += 1
+        if not POOLED:
+            cycle.continues()
+            self.base.run(loop.create_task, self._as_task(coro, cycle))
+            return
+        context = self.base.copy()
+        idle = self.idle
+        worker = idle.pop() if idle else self._new_worker(loop)
+        while worker.task.done():  # cancelled while idle (see _Worker._main)
+            worker = idle.pop() if idle else self._new_worker(loop)
+        if _current_task(loop) is not None:
+            # Inside another task's step: that task may be the one this call follows, still
+            # on the stack; the worker starts the call in its own step.
+            self._hand_over(worker, _Call(coro, context, _FRESH, cycle))
+            return
+        task = worker.task
+        _enter_task(loop, task)
+        try:
+            first = context.run(coro.send, None)
+        except StopIteration:
+            _leave_task(loop, task)
+            idle.append(worker)
+            self.calls.done()
+            cycle.finished()
+            return
+        except BaseException as exc:
+            _leave_task(loop, task)
+            idle.append(worker)
+            self.calls.done()
+            cycle.failed(exc)
+            return
+        _leave_task(loop, task)
+        self._hand_over(worker, _Call(coro, context, first, cycle))
+
+    async def _as_task(self, coro: Any, cycle: Any) -> None:
+        try:
+            await coro
+        except BaseException as exc:
+            cycle.failed(exc)
+        else:
+            cycle.finished()
+        finally:
+            self.calls.done()
+
+    def _new_worker(self, loop: asyncio.AbstractEventLoop) -> _Worker:
+        worker = _Worker(self, loop)
+        self.workers.add(worker)
+        return worker
+
+    def _hand_over(self, worker: _Worker, call: _Call) -> None:
+        call.cycle.continues()
+        worker.waiter.set_result(call)
+
+    def give_back(self, worker: _Worker) -> bool:
+        """A worker finished its call: idle again, unless enough are idle already."""
+        if self.closing or len(self.idle) >= MAX_IDLE:
+            self.workers.discard(worker)
+            return False
+        self.idle.append(worker)
+        return True
+
+    async def close(self) -> None:
+        """End the idle workers (at shutdown, once no call is running)."""
+        self.closing = True
+        tasks = [w.task for w in self.workers]
+        self.idle.clear()
+        self.workers.clear()
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
