@@ -7,7 +7,9 @@ Each (app, server, workload) gets a fresh server process pinned to CPU 0 (one wo
 uvicorn with httptools and no access log; Granian with one runtime thread) and wrk pinned to
 CPU 1 (64 connections; ``pipelined`` sends 16 requests per write). The figure is the
 server's user + system CPU time over the requests completed, as in ``python -m benchmarks``;
-medians of the repeats are printed with the ratios DESIGN.md §5 sets goals for.
+medians of the repeats are printed with the ratios DESIGN.md §5 sets goals for. The server
+``native`` (``--servers native,corkweb,...``) is the same two answers from corkweb handlers
+(``benchmarks/apps/corkweb_app.py``): what hosting costs on top of corkweb itself.
 """
 from __future__ import annotations
 
@@ -33,6 +35,8 @@ WORKLOADS = {"plaintext": ("/plaintext", 0), "json": ("/json", 0),
 
 def command(server: str, app: str, port: int) -> list[str]:
     target = f"benchmarks.apps.asgi_apps:{app}"
+    if server == "native":  # the reference: the same answers from corkweb's own handlers
+        return [sys.executable, "-m", "benchmarks.apps.corkweb_app", str(port)]
     if server == "corkweb":
         return [sys.executable, "-m", "corkweb", "run", "--interface", "asgi", "--host", HOST,
                 "--port", str(port), "--log-level", "warning", target]
@@ -122,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             ratios = []
             if "corkweb" in med:
                 for peer in servers:
-                    if peer != "corkweb":
+                    if peer not in ("corkweb", "native"):
                         ratios.append(f"{med['corkweb'] / med[peer]:.2f}× {peer}")
             cells = " | ".join(f"{med[s]:.2f}" for s in servers)
             print(f"| {app} | {workload} | {cells} | {', '.join(ratios)} |")

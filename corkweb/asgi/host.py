@@ -31,8 +31,8 @@ WS_EXTENSIONS: dict[str, Any] = {"websocket.http.response": {}}
 
 def _address(addr: Any) -> Any:
     """``(host, port)`` for TCP (IPv6 peers give four fields), ``None`` for a UNIX peer."""
-    if isinstance(addr, tuple):
-        return addr[:2] if len(addr) > 2 else addr
+    if addr.__class__ is tuple:
+        return addr if len(addr) == 2 else addr[:2]
     return None
 
 
@@ -57,39 +57,46 @@ class ASGIHandler:
         self.ws_route: Any = None  # the socket context of its WebSockets, made on first use
         self.calls = Calls()
         self.runner = Runner(self.calls)
+        self.loop: Any = None
 
     def scope(self, res: Any, req: Any, kind: str) -> dict[str, Any]:
         """The scope of ``req`` (``kind`` is ``"http"`` or ``"websocket"``)."""
         peer, local, tls = res.get_socket_info()
+        client = _address(peer)
         if self.forwarded:
             host = res.get_remote_address()
-            client = _address(peer)
             if client is None or host != client[0]:
                 client = (host, 0) if host is not None else None  # the port is not forwarded
             scheme = res.get_scheme()
         else:
-            client = (peer[0], peer[1]) if peer.__class__ is tuple else None
             scheme = "https" if tls else "http"
         path = req.path
         prefix = self.prefix
         if prefix:
             path = prefix + path
-        return {
+        scope = {
             "type": kind,
             "asgi": ASGI_INFO,
             "http_version": req.version,
-            "server": (local[0], local[1]) if local.__class__ is tuple else (local, None),
+            "server": _address(local) if local.__class__ is tuple else (local, None),
             "client": client,
             "scheme": scheme if kind == "http" else ("wss" if scheme == "https" else "ws"),
             "method": req.method,
             "root_path": self.root_path,
             "path": unquote(path) if "%" in path else path,
-            "raw_path": path.encode("utf-8", "surrogateescape"),
+            # PERF: the ASCII case skips the error handler lookup (0.1 µs).
+            "raw_path": path.encode("ascii") if path.isascii() else path.encode(
+                "utf-8", "surrogateescape"),
             "query_string": req.query.encode("latin-1"),
             "headers": req.headers,
-            "state": self.state.copy(),
             "extensions": HTTP_EXTENSIONS if kind == "http" else WS_EXTENSIONS,
         }
+        state = self.state
+        if state:
+            # A copy per request (the spec): what a request stores stays its own. An app
+            # without lifespan state gets none; Starlette's request.state makes its own.
+            scope["state"] = state.copy()
+        return scope
 
     def __call__(self, res: Any, req: Any) -> Any:
         if req.upgrade is not None and req.upgrade.lower() == b"websocket":
@@ -98,12 +105,18 @@ class ASGIHandler:
             return serve_websocket(self, res, req)
         cycle = HTTPCycle(res, req)
         coro = self.app(self.scope(res, req, "http"), cycle.receive, cycle.send)
-        self.runner.run(get_running_loop(), coro, cycle)
+        # PERF: the serving loop, noted by start() (get_running_loop() costs 0.2 µs).
+        self.runner.run(self.loop or get_running_loop(), coro, cycle)
         return None
+
+    def start(self) -> None:
+        """A start hook of the hosting app: note the loop it serves on."""
+        self.loop = get_running_loop()
 
     async def close(self) -> None:
         """At shutdown, once the calls in flight are done: end the pooled tasks."""
         await self.runner.close()
+        self.loop = None  # served again, it may be on another loop
 
 
 def detect_interface(obj: Any) -> str:
@@ -177,6 +190,8 @@ class HostedApp(App):
             state=self.lifespan.state if self.lifespan else None)
         if self.lifespan is not None:
             self.on_start(self.lifespan.startup)
+        if interface == "asgi":
+            self.on_start(self.hosted.start)
         self.on_shutdown(self._let_calls_finish)
         self.on_shutdown(self.hosted.close)
         if self.lifespan is not None:
@@ -227,6 +242,7 @@ def mount(group: Any, prefix: str, target: Any, *, interface: str = "auto",
 
     if life is not None:
         app.on_start(life.startup)
+        app.on_start(handler.start)
         app.pubsub  # noqa: B018 - a hub makes the server accept WebSocket upgrades
     app.on_shutdown(let_calls_finish)
     app.on_shutdown(handler.close)

@@ -213,3 +213,4 @@ class Runner:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        self.closing = False  # the app may be served again
