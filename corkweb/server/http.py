@@ -576,15 +576,11 @@ class HTTPConnection(CorkedProtocol):
             self.transport.resume_reading()
 
     def socket_info(self) -> tuple[Any, Any, bool]:
-        """``(peername, sockname, tls)`` of the transport, read on first use and kept (the
-        hosted ASGI/WSGI apps' scope needs them per request; each read costs 0.4 µs)."""
-        info = self._socket_info
-        if info is None:
-            transport = self.transport
-            info = self._socket_info = (
-                transport.get_extra_info("peername"), transport.get_extra_info("sockname"),
-                transport.get_extra_info("sslcontext") is not None)
-        return info
+        """``(peername, sockname, tls)``, read once (0.4 µs a read; hosted apps ask each time)."""
+        if self._socket_info is None:
+            info = self.transport.get_extra_info
+            self._socket_info = (info("peername"), info("sockname"), info("sslcontext") is not None)
+        return self._socket_info
 
     def remote_address(self) -> str | None:
         peer = self.transport.get_extra_info("peername") if self.transport else None
