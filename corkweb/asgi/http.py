@@ -108,6 +108,11 @@ class HTTPCycle:
             return {"type": "http.disconnect"}
         res = self.res
         if reading == UNREAD:
+            if self.req.expect_continue and not self.watching:
+                # The call runs inside the read that carried the head: let the rest of that
+                # read be parsed first, so a client that sent its body anyway gets no 100.
+                self._watch()
+                await asyncio.sleep(0)
             self.reading = READING
             self.chunks: list[bytes] = []
             self.buffered = 0
@@ -115,7 +120,9 @@ class HTTPCycle:
             self.paused = False
             res.on_data(self._on_data)  # delivers what arrived already; sends 100 Continue
         if not self.chunks and not self.body_end:
-            if res.aborted:
+            if res.has_responded():
+                # The client left, or the exchange is over (answered by the app, or by the
+                # connection for a malformed body): the rest of the body will not come.
                 return {"type": "http.disconnect"}
             await self._wait()
             if not self.chunks and not self.body_end:
@@ -145,8 +152,7 @@ class HTTPCycle:
 
     def _wait(self) -> asyncio.Future[None]:
         if not self.watching:
-            self.watching = True
-            self.res.on_aborted(self._aborted)
+            self._watch()
         waiter = self.waiter
         if waiter is None or waiter.done():
             waiter = self.waiter = asyncio.get_running_loop().create_future()
@@ -161,6 +167,15 @@ class HTTPCycle:
 
     def _aborted(self, res: Any) -> None:
         self._wake()
+
+    def _watch(self) -> None:
+        """Hear of a client that leaves, and of an answer the server gave instead of the app
+        (a malformed body is answered 400 by the connection): a waiting ``receive`` then
+        returns ``http.disconnect``. The registered ``on_aborted`` also tells the connection
+        that this exchange goes on after the handler returned."""
+        self.watching = True
+        self.res.on_aborted(self._aborted)
+        self.res.on_complete(self._aborted)
 
     # -- send ---------------------------------------------------------------------------------
 
@@ -255,8 +270,7 @@ class HTTPCycle:
 
         res.on_writable(ready)
         if not self.watching:
-            self.watching = True
-            res.on_aborted(self._aborted)
+            self._watch()
         self.waiter = fut
         await fut
         res.on_writable(_ignore)
@@ -285,8 +299,8 @@ class HTTPCycle:
         """The app's call returned: make sure the exchange ends."""
         phase = self.phase
         res = self.res
-        if phase is DONE or res.aborted:
-            return
+        if phase is DONE or res.has_responded():
+            return  # (or the connection answered for the app: a malformed body, a timeout)
         if phase is BODY:
             log.error("ASGI app returned in the middle of the response body for %s %s; "
                       "closing the connection", self.req.method, self.req.path)
@@ -310,7 +324,7 @@ class HTTPCycle:
         req = self.req
         log.error("exception in ASGI app for %s %s", req.method, req.path, exc_info=exc)
         phase = self.phase
-        if phase is DONE:
+        if phase is DONE or res.has_responded():
             return  # the answer was complete and framed: the connection stays usable
         if phase is BODY:
             res.close()
@@ -326,8 +340,7 @@ class HTTPCycle:
         """The call suspended with the answer unfinished: tell the connection (a registered
         ``on_aborted`` is what it waits for) and hear of a client that leaves."""
         if not self.watching:
-            self.watching = True
-            self.res.on_aborted(self._aborted)
+            self._watch()
 
 
 def _ignore(res: Any, offset: int) -> None:

@@ -186,7 +186,7 @@ class WebSocketSession:
             if phase is C.CONNECTING:
                 # Closing before accepting denies the handshake (ASGI: HTTP 403).
                 res.write_status(403).end("403 Forbidden: the application refused the "
-                                          "WebSocket\n", True)
+                                          "WebSocket\n")
                 self.gone = True
             elif self.ws is not None:
                 self.ws.end(message.get("code", 1000), message.get("reason") or "")
@@ -202,7 +202,9 @@ class WebSocketSession:
             if message.get("more_body", False):
                 res.write(body)
             else:
-                res.end(body, True)
+                # The upgrade is not taken: HTTP/1.1 goes on (RFC 9110 §7.8), unless the
+                # connection held bytes after the request (then it closes by itself).
+                res.end(body)
                 self.phase = C.CLOSED
                 self.gone = True
 
@@ -225,7 +227,7 @@ class WebSocketSession:
             log.error("ASGI app returned without answering the WebSocket handshake; "
                       "answering 500")
             self.phase = C.CLOSED
-            self.res.write_status(500).end("500 Internal Server Error\n", True)
+            self.res.write_status(500).end("500 Internal Server Error\n")
         elif self.phase is C.OPEN and self.ws is not None:
             self.phase = C.CLOSED
             self.ws.end(1000)

@@ -59,8 +59,9 @@ class WSGIInput:
 
     def _start(self) -> None:
         res = self._res
-        if res.aborted:
-            self._fail(ClientDisconnected("the client closed the connection"))
+        if res.has_responded():
+            # The client left, or the connection answered for the app (a malformed body).
+            self._fail(ClientDisconnected("the request body will not come"))
             return
         res.on_data(self._on_data)
 
@@ -191,6 +192,9 @@ class _Exchange:
         #: The thread waits on this while the client reads slower than the app writes.
         self.waiting: Future[None] | None = None
         res.on_aborted(self._aborted)
+        # The connection may answer for the app (a malformed body: 400; a body timeout: 408):
+        # a thread still reading wsgi.input must not wait for bytes that will not come.
+        res.on_complete(self._completed)
         self.status: str | None = None
         self.headers: list[tuple[str, str]] = []
         self.length = -1
@@ -204,6 +208,11 @@ class _Exchange:
         waiting, self.waiting = self.waiting, None
         if waiting is not None and not waiting.done():
             waiting.set_exception(gone)
+
+    def _completed(self, res: Any) -> None:
+        if not self.sent:
+            self.input._fail(ClientDisconnected("the request was answered by the server: "
+                                                "its body was refused"))
 
     def start_response(self, status: str, headers: list[tuple[str, str]],
                        exc_info: Any = None) -> Callable[[bytes], None]:
@@ -238,6 +247,11 @@ class _Exchange:
 
     def _write(self, data: bytes, first: bool, more: bool, done: Future[None] | None) -> None:
         res = self.res
+        if res.has_responded() and not self.sent:
+            # Gone, or answered by the connection meanwhile (a malformed body): nothing to add.
+            if done is not None:
+                done.set_exception(ClientDisconnected("the exchange is over"))
+            return
         if res.aborted:
             if done is not None:
                 done.set_exception(ClientDisconnected("the client closed the connection"))
@@ -365,13 +379,15 @@ class WSGIHandler:
     def __call__(self, res: Any, req: Any) -> Any:
         loop = asyncio.get_running_loop()
         body = WSGIInput(res, loop, bool(req.content_length or req.chunked))
-        return self._run(res, loop, self.environ(res, req, body))
+        # Made now, not in the task: its hooks must hear of an answer the connection gives
+        # before the task runs (a malformed body in the same read).
+        exchange = _Exchange(res, loop, body)
+        return self._run(res, loop, self.environ(res, req, body), exchange)
 
     async def _run(self, res: Any, loop: asyncio.AbstractEventLoop,
-                   environ: dict[str, Any]) -> None:
+                   environ: dict[str, Any], exchange: _Exchange) -> None:
         if self.pool is None:
             self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="corkweb-wsgi")
-        exchange = _Exchange(res, loop, environ["wsgi.input"])
         self.calls.active += 1
         try:
             await loop.run_in_executor(self.pool, self._call, environ, exchange)
@@ -385,7 +401,7 @@ class WSGIHandler:
             return
         finally:
             self.calls.done()
-        if not exchange.started and not res.aborted:
+        if not exchange.started and not res.has_responded():
             raise RuntimeError("the WSGI app returned without calling start_response()")
 
     def _call(self, environ: dict[str, Any], exchange: _Exchange) -> None:
