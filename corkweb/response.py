@@ -367,7 +367,7 @@ class Response(Exchange, BodyReaders):
         (``(host, port)`` tuples for TCP) and whether it is TLS. Behind a proxy, the client is
         ``get_remote_address()`` and the scheme ``get_scheme()``. For hosted ASGI/WSGI apps
         (``scope["client"]``, ``scope["server"]``); read once per connection."""
-        return self._conn.socket_info()
+        return self._conn.socket_info()  # type: ignore[attr-defined]
 
     def write_raw_headers(self, pairs: Iterable[tuple[bytes, bytes]]) -> Response:
         """``write_header`` for many ``(name, value)`` pairs of bytes at once — the form ASGI

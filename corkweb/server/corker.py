@@ -62,7 +62,7 @@ class CorkedProtocol(asyncio.Protocol):
 
     __slots__ = (
         "transport", "_corker", "_out", "_out_size", "_dirty", "_closed", "_write_paused",
-        "_waiter",
+        "_waiter", "_socket_info",
     )
 
     def __init__(self, corker: Corker) -> None:
@@ -74,6 +74,7 @@ class CorkedProtocol(asyncio.Protocol):
         self._write_paused = False
         self._waiter: asyncio.Future[None] | None = None
         self.transport: Any = None
+        self._socket_info: tuple[Any, Any, bool] | None = None
 
     # -- output ---------------------------------------------------------------------------
 
@@ -152,6 +153,15 @@ class CorkedProtocol(asyncio.Protocol):
         if self._corker.current is self:
             self._corker.current = None
         self.transport.abort()
+
+    def socket_info(self) -> tuple[Any, Any, bool]:
+        """``(peername, sockname, tls)`` of the transport, read once and kept (each read costs
+        0.4 µs; hosted ASGI/WSGI apps need them for every request's scope)."""
+        if self._socket_info is None:
+            info = self.transport.get_extra_info
+            self._socket_info = (info("peername"), info("sockname"),
+                                 info("sslcontext") is not None)
+        return self._socket_info
 
     def buffered_amount(self) -> int:
         """Bytes queued here plus bytes the transport has not sent yet."""

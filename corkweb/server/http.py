@@ -55,7 +55,7 @@ class HTTPConnection(CorkedProtocol):
         "_high_water", "_writable_check", "_activity", "_seen_phase", "_seen_activity", "_ticks",
         "_stalled",
         "_handler", "_response_class",
-        "draining", "_held_upgrade", "_socket_info",
+        "draining", "_held_upgrade",
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -89,7 +89,6 @@ class HTTPConnection(CorkedProtocol):
         self._writable_check = False
         #: Bytes after an upgrade request, held while an async handler decides (WebSocket).
         self._held_upgrade: bytes | None = None
-        self._socket_info: tuple[Any, Any, bool] | None = None
 
     # -- asyncio.Protocol -----------------------------------------------------------------
 
@@ -574,13 +573,6 @@ class HTTPConnection(CorkedProtocol):
         if self._read_paused and not self._closed:
             self._read_paused = False
             self.transport.resume_reading()
-
-    def socket_info(self) -> tuple[Any, Any, bool]:
-        """``(peername, sockname, tls)``, read once (0.4 µs a read; hosted apps ask each time)."""
-        if self._socket_info is None:
-            info = self.transport.get_extra_info
-            self._socket_info = (info("peername"), info("sockname"), info("sslcontext") is not None)
-        return self._socket_info
 
     def remote_address(self) -> str | None:
         peer = self.transport.get_extra_info("peername") if self.transport else None
