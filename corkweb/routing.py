@@ -365,14 +365,41 @@ class Router:
             return Match(*hit)
         raise self._miss(method, path)
 
+    def resolve(
+        self, method: str, path: str
+    ) -> tuple[Route, dict[str, object] | None, tuple[object, ...]]:
+        """The app's dispatch: the best route as ``(route, params, values)`` — ``params`` is
+        ``None`` for a static route (nothing to set) — or NotFound / MethodNotAllowed.
+
+        The same answer as `match`, without building a Match object: the static table first
+        (one dict lookup), then the dynamic routes.
+        """
+        entry = self._static.get(path)
+        if entry is not None:
+            found = entry.get(method) or entry.get("ANY")
+            if found:
+                return found[0], None, ()
+        # PERF: the dynamic search of lookup() inlined (one call less per dynamic request).
+        table = self._tables.get(method, self._fallback)
+        end = path.find("/", 1)
+        for group in table.by_first.get(path[1:end], table.rest) if end > 0 else table.rest:
+            m = group.regex.fullmatch(path)
+            if m is not None:
+                route, numbers, _ = group.slots[m.lastindex or 0]
+                if route._plain:
+                    text = m.group(numbers[0])
+                    if "%" in text:
+                        text = unquote(text)
+                    return route, {route.param_names[0]: text}, (text,)
+                found_match = route._match(m, numbers)
+                return route, found_match.params, found_match.values
+        raise self._miss(method, path)
+
     def lookup(
         self, method: str, path: str
     ) -> tuple[Route, dict[str, object], tuple[object, ...]] | None:
-        """The best *dynamic* match as ``(route, params, values)``, or None.
-
-        The app's hot path: it has tried the static table itself, and on None it calls
-        `match` for the 404 or 405. No Match object is built.
-        """
+        """The best *dynamic* match as ``(route, params, values)``, or None. No Match object
+        is built."""
         # PERF: for a single plain parameter, decode it inline and skip Match: /users/:id
         # drops from 50.2k to 45.9k instructions per request in the server's micro-benchmark.
         table = self._tables.get(method, self._fallback)

@@ -611,3 +611,17 @@ def test_500_routes() -> None:
     with pytest.raises(MethodNotAllowed) as info:
         router.match("POST", "/nowhere")
     assert info.value.allowed == ("GET", "HEAD")
+
+
+def test_resolve_is_match_without_the_match_object() -> None:
+    router = make(("GET", "/a"), ("GET", "/u/:id"), ("POST", "/u/:id<int>"))
+    assert router.resolve("GET", "/a") == (router.match("GET", "/a").route, None, ())
+    route, params, values = router.resolve("GET", "/u/x%20y")
+    assert route is router.match("GET", "/u/x%20y").route
+    assert params == {"id": "x y"} and values == ("x y",)
+    assert router.resolve("POST", "/u/7")[1:] == ({"id": 7}, (7,))
+    with pytest.raises(NotFound):
+        router.resolve("GET", "/nope")
+    with pytest.raises(MethodNotAllowed) as info:
+        router.resolve("DELETE", "/a")
+    assert info.value.allowed == ("GET", "HEAD")
