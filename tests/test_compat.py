@@ -118,3 +118,44 @@ def test_static_beside_an_explicit_route_either_order(tmp_path: Any, serve: Any)
         app2 = App(templates=None)
         app2.get("/x", lambda res, req: res.end(""))
         app2.get("/x", lambda res, req: res.end(""))
+
+
+def test_send_chunk_waits_for_a_slow_client(serve: Any) -> None:
+    import socket
+    import threading
+
+    app = App(templates=None)
+    waited = threading.Event()
+    outcomes: list[tuple[bool, bool]] = []
+    finished = threading.Event()
+    size = 8 * 1024 * 1024
+    block = b"x" * 65536
+
+    @app.get("/stream")
+    async def stream(res: Any, req: Any) -> None:
+        sent = 0
+        while True:
+            pending = res.send_chunk(block, size)
+            if not pending.done():
+                waited.set()  # the client reads slower than we send: send_chunk waits
+            ok, done = await pending
+            sent += len(block)
+            if not ok or done:
+                outcomes.append((ok, done))
+                finished.set()
+                return
+
+    server = serve(app)
+    port = int(server.url.rsplit(":", 1)[1])
+    # A client that reads everything, but only once the server had to wait. (A tiny receive
+    # buffer here would make loopback TCP crawl on delayed ACKs: the kernel's own buffers and
+    # the transport's high-water mark are what send_chunk waits on.)
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(b"GET /stream HTTP/1.1\r\nhost: x\r\n\r\n")
+        assert waited.wait(10)
+        received = 0
+        while received < size:
+            data = sock.recv(1 << 20)
+            assert data
+            received += len(data) if received else len(data.partition(b"\r\n\r\n")[2])
+    assert finished.wait(10) and outcomes[-1] == (True, True)
