@@ -24,6 +24,9 @@ __all__ = [
     "LAST_CHUNK",
     "CONTINUE",
     "error_response",
+    "length_line",
+    "LENGTH_LINES",
+    "LENGTH_LINES_MAX",
 ]
 
 # PERF: precomputed "HTTP/1.1 200 OK\r\n" for every registered status; building the line per
@@ -34,6 +37,18 @@ _STATUS_LINES: dict[int, bytes] = {
 
 LAST_CHUNK = b"0\r\n\r\n"
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+#: ``LENGTH_LINES[n]`` is ``length_line(n)`` for the body sizes most responses have.
+LENGTH_LINES_MAX = 2048
+LENGTH_LINES = tuple(b"content-length: %d\r\n\r\n" % n for n in range(LENGTH_LINES_MAX))
+
+
+def length_line(size: int) -> bytes:
+    """The ``content-length`` line that ends a head, blank line included."""
+    if size < LENGTH_LINES_MAX:
+        return LENGTH_LINES[size]
+    return b"content-length: %d\r\n\r\n" % size
+
 
 # Bytes that may not appear in a header field value we emit (RFC 9110 §5.5): CR, LF, NUL.
 _FORBIDDEN_VALUE = ("\r", "\n", "\x00")
