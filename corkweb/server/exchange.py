@@ -34,15 +34,7 @@ from ..errors import ClientDisconnected, IllegalTransition
 from ..wire.headers import Headers
 from ..wire.limits import Limits
 from ..wire.parser import RequestHead
-from ..wire.writer import (
-    CONTINUE,
-    LAST_CHUNK,
-    LENGTH_LINES,
-    LENGTH_LINES_MAX,
-    chunk,
-    length_line,
-    status_line,
-)
+from ..wire.writer import CONTINUE, LAST_CHUNK, LENGTH_LINES, chunk, length_line, status_line
 
 __all__ = ["Exchange", "ExchangeConnection", "ExchangeOptions", "Headers", "IllegalTransition",
            "MOVES", "Phase", "TypedBody", "PENDING", "STREAMING", "DONE", "ABORTED"]
@@ -77,7 +69,7 @@ _JSON = b"content-type: application/json\r\n"
 _CLOSE = b"connection: close\r\n"
 _KEEP_ALIVE = b"connection: keep-alive\r\n"
 _CHUNKED = b"transfer-encoding: chunked\r\n\r\n"
-_OK = status_line(200)
+_OK, _LENGTHS = status_line(200), len(LENGTH_LINES)
 
 
 class ExchangeOptions:
@@ -410,17 +402,12 @@ class Exchange(BodyIntake):
             data = self._head(b"\r\n", None)
         elif (self._headers is None and not self.closing and req.keep_alive
               and req.version == "1.1" and not conn.draining):
-            # PERF: the common response — no extra headers, keep-alive — in one formatting
-            # operation instead of a parts list (1.2k instructions less per response).
-            # PERF: a join of ready-made pieces, the content-length line taken from a table
-            # (2,048 lines, 130 KB per process): half the time of one %-format of the same
-            # head (106 against 222 ns, timeit), which was 820 instructions per response.
+            # PERF: the common response (no extra headers, keep-alive) joined, its length line
+            # from a table: half the time of the %-format it replaces (106 vs 222 ns, timeit).
             size = len(body)
-            data = b"".join((
-                self._status, conn.state.date, ctype or b"",
-                LENGTH_LINES[size] if size < LENGTH_LINES_MAX else length_line(size),
-                body if req.method != "HEAD" else b"",
-            ))
+            data = b"".join((self._status, conn.state.date, ctype or b"", LENGTH_LINES[size]
+                             if size < _LENGTHS else length_line(size),
+                             body if req.method != "HEAD" else b""))
         else:
             data = self._head(length_line(len(body)), ctype)
             if body and req.method != "HEAD":
