@@ -7,6 +7,7 @@ See ``docs/corking.md`` for the contract.
 from __future__ import annotations
 
 from .app import App, RouteGroup
+from .asgi import HostedApp
 from .body import BodyBytes
 from .compat import AppListenOptions, AppOptions, Loop, MiddlewareRouter, sendfile
 from .errors import (
@@ -51,6 +52,7 @@ __version__ = "0.1.0"
 __all__ = [
     "App",
     "RouteGroup",
+    "HostedApp",
     "Request",
     "Response",
     "Limits",

@@ -180,3 +180,34 @@ def test_pipelined_calls_that_suspend_keep_order(task_server: TestServer) -> Non
         until_close=False, expect=len(paths))
     assert [r.body for r in parse_responses(raw)] == [
         f"unset p{i} True".encode() for i in range(8)]
+
+
+async def careless_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    path = scope["path"]
+    if path == "/silent":
+        return  # never answers
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    if path == "/half":
+        await send({"type": "http.response.body", "body": b"part", "more_body": True})
+        return  # stops in the middle of the body
+    await send({"type": "http.response.body", "body": b"once"})
+    if path == "/twice":
+        await send({"type": "http.response.body", "body": b"again"})
+
+
+def test_apps_that_answer_never_twice_or_half(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR, logger="corkweb.error"), \
+            TestServer(HostedApp(careless_app)) as running:
+        r = httpx.get(running.url + "/silent")
+        assert r.status_code == 500
+        r = httpx.get(running.url + "/twice")  # the first answer stands; the second raises
+        assert (r.status_code, r.text) == (200, "once")
+        with pytest.raises(httpx.RemoteProtocolError):
+            httpx.get(running.url + "/half")  # closed in the middle of the chunked body
+        assert httpx.get(running.url + "/ok").text == "once"
+    text = caplog.text
+    assert "without sending a response" in text
+    assert "unexpected ASGI message 'http.response.body' after the whole response" in text
+    assert "in the middle of the response body" in text
