@@ -159,3 +159,27 @@ def test_send_chunk_waits_for_a_slow_client(serve: Any) -> None:
             assert data
             received += len(data) if received else len(data.partition(b"\r\n\r\n")[2])
     assert finished.wait(10) and outcomes[-1] == (True, True)
+
+
+def test_proxied_remote_address_comes_from_the_proxy_protocol_header(serve: Any) -> None:
+    import socket
+
+    app = App(templates=None, proxy_protocol=True)
+    app.get("/", lambda res, req: res.end({
+        "proxied": res.get_proxied_remote_address(),
+        "bytes": list(res.get_proxied_remote_address_bytes() or b""),
+        "remote": res.get_remote_address()}))
+    server = serve(app)
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(b"PROXY TCP4 203.0.113.7 192.0.2.1 41000 80\r\n"
+                     b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert json.loads(data.partition(b"\r\n\r\n")[2]) == {
+        "proxied": "203.0.113.7", "bytes": [203, 0, 113, 7], "remote": "203.0.113.7"}
+    # Without a PROXY header there is no proxied address.
+    plain = App(templates=None)
+    plain.get("/", lambda res, req: res.end(str(res.get_proxied_remote_address())))
+    assert httpx.get(serve(plain).url + "/").text == "None"
