@@ -397,7 +397,7 @@ class Exchange(BodyIntake):
         code = self._code
         req = self.request
         conn = self._conn
-        if code < 200 or code == 204 or code == 304:
+        if code != 200 and (code < 200 or code == 204 or code == 304):  # PERF: 200 first
             # No body and no Content-Length for these (RFC 9110 §6.4.1, §8.6).
             data = self._head(b"\r\n", None)
         elif (self._headers is None and not self.closing and req.keep_alive

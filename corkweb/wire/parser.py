@@ -351,7 +351,14 @@ class RequestParser:
             if version is None:
                 self._bad_version(parser.get_http_version())
         raw_method = parser.get_method()
-        method = _METHODS.get(raw_method) or raw_method.decode("ascii")
+        if raw_method == b"GET":  # PERF: most requests; no hash of a new bytes object
+            method = "GET"
+        else:
+            method = _METHODS.get(raw_method) or raw_method.decode("ascii")
+            if method == "CONNECT":
+                # After CONNECT come tunnel bytes, never HTTP: the answer closes the connection
+                # (the parser ignores what follows), so it must say so.
+                keep_alive = False
         url = self._url
         if url[0] != 47:  # not "/": asterisk-, authority- or absolute-form
             url = self._other_target_form(method, url)
@@ -370,18 +377,6 @@ class RequestParser:
         if "#" in target:  # a fragment is never sent on purpose; drop it
             path = path.partition("#")[0]
             query = query.partition("#")[0]
-        upgrade = self._upgrade
-        if upgrade is not None:
-            if not parser.should_upgrade():
-                upgrade = None  # "Upgrade" without "Connection: upgrade" is only informative
-            elif self._chunked or self._content_length:
-                # httptools makes llhttp stop at the head of an upgrade request: its body would
-                # come back as the "next request" if the upgrade is not taken (a desync).
-                # RFC 9110 §7.8 lets a server ignore Upgrade, not misframe the body: refuse.
-                raise ProtocolError(400, "an Upgrade request with a body is not supported")
-        # After CONNECT come tunnel bytes, never HTTP: the answer closes the connection (the
-        # parser ignores what follows), so it must say so.
-        keep_alive = keep_alive and method != "CONNECT"
         headers = self._headers
         # PERF: RequestHead.__init__'s work done here, on an object made without calling the
         # class: calling a class whose __init__ is Python code re-enters the interpreter from C
@@ -396,7 +391,18 @@ class RequestParser:
         head.version = version
         head.keep_alive = keep_alive
         head.headers = headers if headers is not None else []
-        if special:
+        if special:  # an Upgrade header makes a message special too (see _watch)
+            upgrade = self._upgrade
+            if upgrade is not None:
+                if not parser.should_upgrade():
+                    # "Upgrade" without "Connection: upgrade" is only informative
+                    upgrade = None
+                elif self._chunked or self._content_length:
+                    # httptools makes llhttp stop at the head of an upgrade request: its body
+                    # would come back as the "next request" if the upgrade is not taken (a
+                    # desync). RFC 9110 §7.8 lets a server ignore Upgrade, not misframe the
+                    # body: refuse.
+                    raise ProtocolError(400, "an Upgrade request with a body is not supported")
             if self._content_length is not None:
                 head.content_length = self._content_length
             if self._chunked:
