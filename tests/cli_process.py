@@ -27,7 +27,10 @@ READY = re.compile(r"corkweb listening on https?://\S+:(\d+)")
 def cli_env(**extra: str) -> dict[str, str]:
     """The environment for a CLI subprocess: this checkout first on the path, no CORKWEB_*."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CORKWEB_", "_CORKWEB_"))}
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(APPS), env.get("PYTHONPATH", "")])
+    # No empty entry: it would put the subprocess's working folder first on the path, ahead
+    # of the standard library (a test app named like a stdlib module would shadow it).
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(REPO), str(APPS), env.get("PYTHONPATH", "")]))
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
