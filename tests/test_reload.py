@@ -23,7 +23,7 @@ def home(res, req):
 
 @app.get("/pid")
 def pid(res, req):
-    res.end(str(os.getpid()))
+    res.end(str(os.getpid()) + " version {version}")
 '''
 
 
@@ -86,6 +86,20 @@ def _wait_for_text(url: str, expected: str, timeout: float = 20.0) -> None:
     raise AssertionError(f"still {got!r}, expected {expected!r}")
 
 
+def _worker_pid(url: str, version: int, timeout: float = 20.0) -> int:
+    """The pid of a worker serving ``version``: during a reload the old workers drain and may
+    still answer a new connection, and they exit soon after."""
+    deadline = time.monotonic() + timeout
+    got = None
+    while time.monotonic() < deadline:
+        got = _get(url + "/pid")
+        pid, _, served = got.partition(" ")
+        if served == f"version {version}":
+            return int(pid)
+        time.sleep(0.05)  # polling for an answer from the new worker (the answer is the signal)
+    raise AssertionError(f"no worker of version {version} answered /pid (last: {got!r})")
+
+
 def _cpu(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -98,14 +112,14 @@ def test_reload_picks_up_an_edited_file_and_survives_a_broken_one(tmp_path: Path
                     "--port", "0", "--reload-interval", "0.1", cwd=tmp_path) as cli:
         cli.ready()
         assert _get(cli.url + "/") == "version 1"
-        first_pid = int(_get(cli.url + "/pid"))
+        first_pid = _worker_pid(cli.url, 1)
 
         mark = cli.mark()
         _bump(module, APP_V1.format(version=2))
         cli.wait_for(r"reload: .*reload_app\.py changed", after=mark)
         cli.wait_for("new workers ready; old workers stopping gracefully", after=mark)
         _wait_for_text(cli.url + "/", "version 2")
-        second_pid = int(_get(cli.url + "/pid"))
+        second_pid = _worker_pid(cli.url, 2)
         assert second_pid != first_pid
 
         # A broken edit: the new worker fails to import, the running one keeps serving.
@@ -122,7 +136,7 @@ def test_reload_picks_up_an_edited_file_and_survives_a_broken_one(tmp_path: Path
         _wait_for_text(cli.url + "/", "version 3")
 
         # The serving worker does not poll: no CPU while idle (the supervisor polls).
-        worker = int(_get(cli.url + "/pid"))
+        worker = _worker_pid(cli.url, 3)
         before = _cpu(worker)
         time.sleep(1.0)  # measuring idle CPU over a period needs the period
         assert _cpu(worker) - before <= 0.02
