@@ -33,6 +33,7 @@ from ..errors import (
 )
 from ..wire.parser import RequestParser
 from ..wire.writer import error_response
+from . import hangup
 from .corker import CorkedProtocol, CorkedStep
 from .exchange import PENDING, Exchange
 from .reading import BODY, BUSY, CAN_MOVE, HEAD, IDLE, ReadPhase
@@ -110,6 +111,7 @@ class HTTPConnection(CorkedProtocol):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         super().connection_lost(exc)
+        hangup.unwatch(self)  # its descriptor would keep the socket open
         self._parser.release()
         state = self.state
         state.connections.discard(self)
@@ -157,9 +159,11 @@ class HTTPConnection(CorkedProtocol):
     def pause_writing(self) -> None:
         super().pause_writing()
         self.pause_reading()  # a client that does not read stops being read (bounded memory)
+        hangup.watch(self)  # ...but its end-of-stream must not wait unread (hangup.py)
 
     def resume_writing(self) -> None:
         super().resume_writing()
+        hangup.unwatch(self)
         # The client read: the send timeout counts from now, even if the next tick finds
         # writing paused again (a slow but steady reader is paused at most ticks).
         self._stalled = 0
