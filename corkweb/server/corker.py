@@ -24,6 +24,10 @@ from typing import Any
 __all__ = ["Corker", "CorkedProtocol", "CorkedStep"]
 
 
+#: What `_out` holds while nothing is queued (see CorkedProtocol.__init__).
+NOTHING_QUEUED: tuple[()] = ()
+
+
 class Corker:
     """Per event loop: which connection is corked now, and who wrote outside a scope."""
 
@@ -67,7 +71,10 @@ class CorkedProtocol(asyncio.Protocol):
 
     def __init__(self, corker: Corker) -> None:
         self._corker = corker
-        self._out: list[bytes] = []
+        # PERF: nothing queued is the shared empty tuple, a list exists only while bytes wait:
+        # an idle connection holds no list of its own (80 bytes less per connection, for a
+        # list made per flush, ~100 instructions).
+        self._out: list[bytes] | tuple[()] = NOTHING_QUEUED
         self._out_size = 0
         self._dirty = False
         self._closed = False
@@ -82,7 +89,11 @@ class CorkedProtocol(asyncio.Protocol):
         """Queue ``data``; it leaves when the current scope or loop tick ends."""
         if self._closed:
             return  # the peer is gone: nothing can be delivered, and nothing must raise
-        self._out.append(data)
+        out = self._out
+        if out is NOTHING_QUEUED:
+            self._out = [data]
+        else:
+            out.append(data)  # type: ignore[union-attr]
         self._out_size += len(data)
         if self._corker.current is not self and not self._dirty:
             self._dirty = True
@@ -94,7 +105,7 @@ class CorkedProtocol(asyncio.Protocol):
         if not out:
             return
         data = out[0] if len(out) == 1 else b"".join(out)
-        out.clear()
+        self._out = NOTHING_QUEUED
         self._out_size = 0
         if not self._closed:
             self.transport.write(data)
@@ -132,7 +143,7 @@ class CorkedProtocol(asyncio.Protocol):
             return False
         for piece in out[mark:]:
             self._out_size -= len(piece)
-        del out[mark:]
+        del out[mark:]  # type: ignore[union-attr]
         return True
 
     def close_transport(self) -> None:
@@ -147,7 +158,7 @@ class CorkedProtocol(asyncio.Protocol):
 
     def abort_transport(self) -> None:
         """Drop the connection at once, discarding anything unsent."""
-        self._out.clear()
+        self._out = NOTHING_QUEUED
         self._out_size = 0
         self._closed = True
         if self._corker.current is self:
@@ -182,7 +193,7 @@ class CorkedProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._closed = True
-        self._out.clear()
+        self._out = NOTHING_QUEUED
         self._out_size = 0
         if self._corker.current is self:
             self._corker.current = None

@@ -34,7 +34,7 @@ from ..errors import (
 from ..wire.parser import RequestParser
 from ..wire.writer import error_response
 from . import hangup
-from .corker import CorkedProtocol, CorkedStep
+from .corker import NOTHING_QUEUED, CorkedProtocol, CorkedStep
 from .exchange import PENDING, Exchange
 from .reading import BODY, BUSY, CAN_MOVE, HEAD, IDLE, ReadPhase
 from .state import EAGER_TASKS, ServerState
@@ -599,7 +599,7 @@ class HTTPConnection(CorkedProtocol):
         takes over; returns ``(transport, queued, reading_paused)``."""
         self.state.unwatch(self)
         self.state.connections.discard(self)
-        out, self._out = self._out, []
+        out, self._out = list(self._out), NOTHING_QUEUED
         self._out_size = 0
         self._closed = True  # this object never writes again
         self._parser.release()
