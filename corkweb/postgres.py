@@ -241,7 +241,10 @@ class Postgres:
         failures = [r for r in opened if isinstance(r, BaseException)]
         for conn in opened:
             if not isinstance(conn, BaseException):
-                self._idle.append(conn)
+                # Requests may already wait for these (``_open`` is set, and with
+                # ``min_size == max_size`` every slot is counted): hand them over, or they
+                # would sit idle while those requests time out.
+                self._put_back(conn)
         if failures:
             self._size -= len(failures)
             await self.close()
