@@ -149,3 +149,25 @@ def test_clients_disconnecting_while_waiting_leave_the_pool_whole(pg_dsn) -> Non
                     BOUND)
 
         assert [r.status_code for r in asyncio.run(burst())] == [200] * 64
+
+
+def test_close_is_not_held_up_by_waiters_that_left(pg_dsn) -> None:
+    # A waiter that timed out or was cancelled is gone: once every connection is back,
+    # close must not wait ``acquire_timeout`` more for it.
+    async def main():
+        db = Postgres(None, pg_dsn, min_size=1, max_size=1, acquire_timeout=3)
+        await db.open()
+        held = await db.acquire()
+        waiter = asyncio.ensure_future(db.acquire())
+        await asyncio.sleep(0.05)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        await db.release(held)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.wait_for(db.close(), BOUND)
+        assert loop.time() - started < 1.0
+        assert db.size == 0
+
+    asyncio.run(main())
