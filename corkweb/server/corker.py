@@ -189,7 +189,7 @@ class CorkedProtocol(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._write_paused = False
         if self._waiter is not None:
-            self._wake(None)
+            self._wake()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._closed = True
@@ -198,20 +198,20 @@ class CorkedProtocol(asyncio.Protocol):
         if self._corker.current is self:
             self._corker.current = None
         if self._waiter is not None:
-            self._wake(ConnectionResetError("the connection was lost while sending a file"))
+            self._wake()  # the sender finds the connection closed
 
     # -- sending files (static files, res.sendfile) ---------------------------------------------
 
-    def _wake(self, exc: BaseException | None) -> None:
+    def _wake(self) -> None:
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
-            if exc is None:
-                waiter.set_result(None)
-            else:
-                waiter.set_exception(exc)
+            waiter.set_result(None)
 
     def _wait(self) -> asyncio.Future[None]:
-        """A future resolved by ``resume_writing`` (or failed by ``connection_lost``)."""
+        """A future resolved by ``resume_writing`` or ``connection_lost``: the waiter then
+        looks at ``_closed``. It never carries an exception: one raised from the awaiting
+        frame, which holds the future, would be a reference cycle keeping the response and
+        its request alive until a garbage collection."""
         if self._closed:
             raise ConnectionResetError("the connection is closed")
         waiter = self._waiter = self._corker.loop.create_future()
@@ -251,6 +251,8 @@ class CorkedProtocol(asyncio.Protocol):
             finally:
                 if not self._closed:
                     transport.set_write_buffer_limits(high=high, low=low)
+            if self._closed:
+                raise ConnectionResetError("the client went away")
         # Anything written while the kernel sends the file waits here, then follows the file.
         held = self.transport = _HeldTransport(transport)
         loop = self._corker.loop
@@ -266,7 +268,7 @@ class CorkedProtocol(asyncio.Protocol):
                     sent = os.sendfile(watch_fd, fd, offset, min(count, 0x4000_0000))
                 except BlockingIOError:
                     waiter = self._wait()
-                    loop.add_writer(watch_fd, self._wake, None)
+                    loop.add_writer(watch_fd, self._wake)
                     try:
                         await waiter
                     finally:
@@ -300,6 +302,8 @@ class CorkedProtocol(asyncio.Protocol):
             count -= len(data)
             if self._write_paused and count:
                 await self._wait()
+                if self._closed:
+                    raise ConnectionResetError("the client went away")
 
 
 class _HeldTransport:
