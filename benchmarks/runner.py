@@ -145,7 +145,15 @@ def measure_workload(server: Server, w: Workload, opts: Options) -> dict:
             result["error"] = f"server died: {srv.why()}"
             result["log"] = srv.output()[-30:]
         elif not result["requests"]:
-            result["error"] = "no request completed: " + result.pop("output", "")
+            # wrk's 10 s timeout is longer than the window, so requests held up for the whole
+            # window count as neither answers nor errors: ask once more, timed, to tell a stuck
+            # server (or database) from one that recovered, and keep the server's last lines.
+            asked = time.monotonic()
+            late = check(HOST, srv.port, w) or "answered correctly"
+            result["error"] = (f"no request completed (one request after the window: {late}"
+                               f" in {time.monotonic() - asked:.2f} s): "
+                               + result.pop("output", ""))
+            result["log"] = srv.output()[-30:]
         else:
             result["cpu_us"] = used * 1e6 / result["requests"]
             result["server_cpu_seconds"] = used
