@@ -501,6 +501,13 @@ class Postgres:
 
         if conn.is_closed():
             self._discard(conn)
+            if isinstance(exc, asyncpg.InternalClientError):
+                # asyncpg's report of a connection lost while a statement was being prepared
+                # ("cannot switch to state ...; another operation is in progress"): the
+                # database went away, not a bug of the app.
+                raise ServiceUnavailable(f"database unavailable: the connection was lost "
+                                         f"mid-statement ({exc})",
+                                         _retry_after(self.retry_after)) from exc
         elif isinstance(exc, (asyncio.CancelledError, asyncio.TimeoutError)):
             # Interrupted mid-statement: asyncpg asks the server to cancel it, and the reset
             # waits for that before the connection is lent again. In the background, so that
