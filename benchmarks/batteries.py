@@ -92,14 +92,14 @@ def _more(app: Any, hello: Any) -> None:
         app.router("", corkweb.BearerAuth(lambda token: {"user": token})).get("/auth", hello)
     try:
         from corkweb import Metrics
-    except ImportError:
-        pass
+    except ImportError as exc:  # the metrics extra is optional: say that its route is left out
+        print(f"no /metrics-route: {exc}", file=sys.stderr)
     else:
         app.router("", Metrics(registry=None)).get("/metrics-route/:id", hello)
     try:
         from corkweb import Tracing
-    except ImportError:
-        pass
+    except ImportError as exc:  # the tracing extra is optional: say that its routes are left out
+        print(f"no tracing routes: {exc}", file=sys.stderr)
     else:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.trace import NoOpTracerProvider

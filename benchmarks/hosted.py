@@ -68,7 +68,8 @@ def measure(server: str, app: str, workload: str, seconds: float, script: Path) 
                 except OSError:
                     if proc.poll() is not None or time.monotonic() > deadline:
                         log.seek(0)
-                        raise RuntimeError(f"{server} did not start: {log.read()[-500:]!r}")
+                        output = log.read()[-500:]
+                        raise RuntimeError(f"{server} did not start: {output!r}") from None
                     time.sleep(0.05)
             path, depth = WORKLOADS[workload]
             url = f"http://{HOST}:{port}{path}"

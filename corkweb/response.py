@@ -344,10 +344,21 @@ class Response(Exchange, BodyReaders):
         # The whole buffer is queued; wait until the client has read it (or leaves).
         if not self._chunk_watched:
             self._chunk_watched = True
-            self.on_complete(_chunk_settled)
+            self.on_complete(Response._chunk_settled)
         self._chunk_waiter = (fut, done)
-        self.writable_handler = _chunk_settled_writable
+        self.writable_handler = Response._chunk_settled_writable
         return fut
+
+    def _chunk_settled(self) -> None:
+        """``send_chunk`` waits: the client read what was queued, or went away."""
+        waiter, self._chunk_waiter = self._chunk_waiter, None
+        if waiter is not None and not waiter[0].done():
+            waiter[0].set_result((False, True) if self.aborted else (True, waiter[1]))
+
+    def _chunk_settled_writable(self, offset: int) -> bool:
+        self.writable_handler = None
+        self._chunk_settled()
+        return True
 
     def get_remote_address_bytes(self) -> bytes | None:
         """``get_remote_address`` in binary form (4 or 16 bytes)."""
@@ -436,16 +447,3 @@ class Response(Exchange, BodyReaders):
         from .multipart import get_form
 
         return await get_form(self, **limits)
-
-
-def _chunk_settled(res: Response) -> None:
-    """``send_chunk`` waits: the client read what was queued, or went away."""
-    waiter, res._chunk_waiter = res._chunk_waiter, None
-    if waiter is not None and not waiter[0].done():
-        waiter[0].set_result((False, True) if res.aborted else (True, waiter[1]))
-
-
-def _chunk_settled_writable(res: Response, offset: int) -> bool:
-    res.writable_handler = None
-    _chunk_settled(res)
-    return True

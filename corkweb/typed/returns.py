@@ -77,6 +77,8 @@ def _enc_hook(obj: Any) -> Any:
     dump = getattr(obj, "model_dump", None)
     if dump is not None and callable(dump):
         return dump(mode="json")
+    # msgspec's enc_hook contract: NotImplementedError means "a type I do not know", which
+    # msgspec turns into its own encode error naming the type.
     raise NotImplementedError(f"Type is not JSON serializable: {type(obj).__name__}")
 
 
