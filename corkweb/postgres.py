@@ -51,7 +51,7 @@ state:
 
 * a connection left inside a transaction is rolled back and reset;
 * a statement that can leave state behind in the session — ``SET`` (but not ``SET LOCAL``),
-  ``RESET``, ``LISTEN``, ``DECLARE``, ``PREPARE``, ``LOAD``, ``DISCARD``, ``DO``,
+  ``RESET``, ``LISTEN``, ``DECLARE``, ``PREPARE``, ``DEALLOCATE``, ``LOAD``, ``DISCARD``, ``DO``,
   ``CREATE TEMP``, ``set_config()``, session-level advisory locks — marks its connection,
   which gets asyncpg's full reset when released. The statement text is checked once (the
   answer is cached per text).
@@ -66,7 +66,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -74,33 +73,11 @@ from typing import Any
 
 from .error_handling import render_error
 from .errors import HTTPError, ServiceUnavailable, UnprocessableContent
+from .postgres_connection import may_leave_session_state, tracked_connection_class
 
 __all__ = ["Postgres", "PoolTimeout", "may_leave_session_state"]
 
 log = logging.getLogger("corkweb.postgres")
-
-# A statement starting with one of these (at the start of the text or after a ``;``, after
-# comments) can change the session beyond the current transaction. ``SET LOCAL``,
-# ``SET TRANSACTION`` and ``SET CONSTRAINTS`` end with the transaction.
-_STATEFUL_START = re.compile(
-    r"(?:^|;)\s*(?:(?:--[^\n]*(?:\n|$)|/\*.*?\*/)\s*)*"
-    r"(?:SET\s+(?!LOCAL\b|TRANSACTION\b|CONSTRAINTS\b)|RESET\b|LISTEN\b|DECLARE\b|PREPARE\b"
-    r"|LOAD\b|DISCARD\b|DO\b|CREATE\s+(?:(?:GLOBAL|LOCAL)\s+)?TEMP(?:ORARY)?\b)",
-    re.IGNORECASE | re.DOTALL,
-)
-# Anywhere in a statement: functions with a session-wide effect (the ``_xact_`` advisory
-# locks end with the transaction and do not match).
-_STATEFUL_CALL = re.compile(
-    r"\b(?:set_config|pg_(?:try_)?advisory_lock(?:_shared)?|dblink_connect(?:_u)?)\s*\(",
-    re.IGNORECASE,
-)
-_CLEAN_CACHE_MAX = 4096
-
-
-def may_leave_session_state(query: str) -> bool:
-    """Whether ``query`` may change its session beyond the current transaction."""
-    return bool(_STATEFUL_START.search(query) or _STATEFUL_CALL.search(query))
-
 
 class PoolTimeout(ServiceUnavailable):
     """503: no connection became free within the pool's ``acquire_timeout``."""
@@ -108,71 +85,6 @@ class PoolTimeout(ServiceUnavailable):
 
 def _retry_after(seconds: int) -> list[tuple[str, str]]:
     return [("retry-after", str(seconds))]
-
-
-def _tracked_connection_class() -> type:
-    """An ``asyncpg.Connection`` that notes statements which may leave session state."""
-    import asyncpg
-
-    base = asyncpg.Connection
-    clean: set[str] = set()
-
-    class TrackedConnection(base):  # type: ignore[misc, valid-type]
-        __slots__ = ("needs_reset",)
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.needs_reset = False
-
-        def _note(self, query: str) -> None:
-            if may_leave_session_state(query):
-                self.needs_reset = True
-            elif len(clean) < _CLEAN_CACHE_MAX:
-                clean.add(query)
-
-        # PERF: plain functions returning asyncpg's coroutine (no extra coroutine frame); the
-        # check is one set lookup for a statement text already seen (~0.1 µs).
-        def execute(self, query: str, *args: Any, **kwargs: Any) -> Any:
-            if query not in clean:
-                self._note(query)
-            return base.execute(self, query, *args, **kwargs)
-
-        def executemany(self, command: str, args: Any, **kwargs: Any) -> Any:
-            if command not in clean:
-                self._note(command)
-            return base.executemany(self, command, args, **kwargs)
-
-        def fetch(self, query: str, *args: Any, **kwargs: Any) -> Any:
-            if query not in clean:
-                self._note(query)
-            return base.fetch(self, query, *args, **kwargs)
-
-        def fetchrow(self, query: str, *args: Any, **kwargs: Any) -> Any:
-            if query not in clean:
-                self._note(query)
-            return base.fetchrow(self, query, *args, **kwargs)
-
-        def fetchval(self, query: str, *args: Any, **kwargs: Any) -> Any:
-            if query not in clean:
-                self._note(query)
-            return base.fetchval(self, query, *args, **kwargs)
-
-        def fetchmany(self, query: str, args: Any, **kwargs: Any) -> Any:
-            if query not in clean:
-                self._note(query)
-            return base.fetchmany(self, query, args, **kwargs)
-
-        def prepare(self, query: str, **kwargs: Any) -> Any:
-            if query not in clean:
-                self._note(query)
-            return base.prepare(self, query, **kwargs)
-
-        def cursor(self, query: str, *args: Any, **kwargs: Any) -> Any:
-            if query not in clean:
-                self._note(query)
-            return base.cursor(self, query, *args, **kwargs)
-
-    return TrackedConnection
 
 
 class Postgres:
@@ -207,6 +119,10 @@ class Postgres:
         self.retry_after = retry_after
         self._init = init
         self._connect_kwargs = connect_kwargs
+        # Statement texts each connection keeps prepared: as many as asyncpg's own statement
+        # cache holds, and none when that cache is off (``statement_cache_size=0``, for
+        # PgBouncer in transaction mode, where named statements do not survive).
+        self._reuse_statements = int(connect_kwargs.get("statement_cache_size", 100))
         self._connection_class: type | None = None
         self._idle: list[Any] = []
         self._waiters: deque[asyncio.Future[Any]] = deque()
@@ -233,7 +149,7 @@ class Postgres:
         """Open ``min_size`` connections; raises when the database cannot be reached."""
         if self._open:
             raise RuntimeError("this Postgres pool is already open")
-        self._connection_class = _tracked_connection_class()
+        self._connection_class = tracked_connection_class(self._reuse_statements)
         self._open = True
         self._size += self.min_size
         opened = await asyncio.gather(*(self._connect() for _ in range(self.min_size)),

@@ -240,6 +240,7 @@ def test_unreachable_database_at_start_fails_loudly(pg_cluster) -> None:
     ("SELECT pg_try_advisory_lock_shared(1)", True),
     ("DO $$ BEGIN PERFORM 1; END $$", True),
     ("DISCARD ALL", True),
+    ("DEALLOCATE ALL", True),
 ])
 def test_statements_that_may_leave_session_state(query: str, stateful: bool) -> None:
     assert may_leave_session_state(query) is stateful
