@@ -183,3 +183,31 @@ def test_a_statement_that_leaves_session_state_is_never_kept(pg_dsn) -> None:
             await db.close()
 
     asyncio.run(main())
+
+
+def test_the_benchmarks_batched_update_writes_every_row(pg_dsn) -> None:
+    """The one-statement update the docs recommend (and the benchmark app runs)."""
+    from benchmarks.apps import db as bench
+
+    async def main():
+        setup = await asyncpg.connect(pg_dsn)
+        try:
+            await setup.execute(bench.SCHEMA)
+        finally:
+            await setup.close()
+        db = Postgres(None, pg_dsn, min_size=1, max_size=1)
+        await db.open()
+        try:
+            for n in (1, 20, 20):
+                ids = sorted(bench.random_ids(n))
+                async with db.connection() as conn:
+                    worlds = await bench.update_worlds_batched(conn, ids)
+                    assert [w["id"] for w in worlds] == ids
+                    rows = await conn.fetch('SELECT id, randomnumber FROM world '
+                                            'WHERE id = ANY($1::int[]) ORDER BY id', ids)
+                    assert [(r[0], r[1]) for r in rows] == [
+                        (w["id"], w["randomNumber"]) for w in worlds]
+        finally:
+            await db.close()
+
+    asyncio.run(main())

@@ -53,9 +53,12 @@ if db.DATABASE_URL:  # the TechEmpower database types (benchmarks/database.py)
     from corkweb import Postgres
 
     # BENCH_CORKWEB_DB picks how corkweb uses the database (benchmarks/database.py --variants):
-    # "postgres" (default): corkweb.Postgres, the way the docs recommend, with the same code as
-    # the peers; "asyncpg-pool": asyncpg's own Pool, as the peers use it; "pipelined":
-    # corkweb.Postgres, with the independent reads of a request sent in one round trip.
+    # "postgres" (default): corkweb.Postgres, the way the docs recommend: the same reads as the
+    # peers, and the updates written in one statement (docs/databases.md, "Batched writes";
+    # the peers use executemany, as their own TechEmpower apps do); "executemany": the same
+    # code as the peers throughout; "asyncpg-pool": asyncpg's own Pool, as the peers use it,
+    # with executemany; "pipelined": corkweb.Postgres, with the independent reads of a request
+    # sent in one round trip.
     VARIANT = os.environ.get("BENCH_CORKWEB_DB", "postgres")
 
     if VARIANT == "asyncpg-pool":
@@ -130,11 +133,14 @@ if db.DATABASE_URL:  # the TechEmpower database types (benchmarks/database.py)
                           for i in ids]
             res.end(worlds)
 
+        update_worlds = (db.update_worlds_batched if VARIANT == "postgres"
+                         else db.update_worlds)
+
         @app.get("/updates")
         async def updates(res, req):
             ids = sorted(db.random_ids(db.query_count(req.get_query("queries"))))
             async with pool.connection() as conn:
-                worlds = await db.update_worlds(conn, ids)
+                worlds = await update_worlds(conn, ids)
             res.end(worlds)
 
 
