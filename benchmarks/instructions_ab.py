@@ -12,6 +12,9 @@ and the system-call wrappers; timers (the date line, the sweep) add a little noi
   python -m benchmarks.instructions_ab                     # every workload, 2,000 requests each
   python -m benchmarks.instructions_ab --workloads plaintext,ws --requests 5000
   python -m benchmarks.instructions_ab --tree /tmp/old-checkout      # another tree's corkweb
+  python -m benchmarks.instructions_ab --app raw --workloads plaintext,json,pipelined
+                                           # a hosted ASGI app (raw, starlette, fastapi)
+  python -m benchmarks.instructions_ab --app raw --keep /tmp/cg   # dumps for callgrind_annotate
 
 Needs valgrind (``apt-get install valgrind``).
 """
@@ -30,6 +33,8 @@ import tempfile
 import time
 
 WORKLOADS = ("plaintext", "json", "param", "page", "pipelined", "ws")
+#: The hosted ASGI apps (``benchmarks/apps/asgi_apps.py``): /plaintext and /json only.
+HOSTED = ("raw", "starlette", "fastapi")
 PATHS = {"plaintext": "/plaintext", "json": "/json", "param": "/user/42", "page": "/page",
          "pipelined": "/plaintext"}
 
@@ -125,12 +130,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--port", type=int, default=18931)
+    parser.add_argument("--app", default="native", choices=("native", *HOSTED),
+                        help="native: corkweb handlers; else that app of "
+                             "benchmarks/apps/asgi_apps.py hosted through --interface asgi")
+    parser.add_argument("--keep", help="a folder to keep the callgrind dumps in")
     parser.add_argument("--tree", default=os.path.dirname(os.path.dirname(os.path.abspath(
         __file__))), help="the checkout whose corkweb and benchmark app are served")
     args = parser.parse_args(argv)
-    out = tempfile.mkdtemp(prefix="corkweb-callgrind-")
+    out = args.keep or tempfile.mkdtemp(prefix="corkweb-callgrind-")
+    os.makedirs(out, exist_ok=True)
+    if args.app == "native":
+        served = ["-m", "benchmarks.apps.corkweb_app", str(args.port)]
+    else:
+        served = ["-m", "corkweb", "run", "--interface", "asgi", "--host", "127.0.0.1",
+                  "--port", str(args.port), "--log-level", "warning",
+                  f"benchmarks.apps.asgi_apps:{args.app}"]
     cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg.%p",
-           sys.executable, "-m", "benchmarks.apps.corkweb_app", str(args.port)]
+           sys.executable, *served]
     env = dict(os.environ, PYTHONHASHSEED="0", PYTHONPATH=args.tree)
     proc = subprocess.Popen(cmd, env=env, cwd=args.tree, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -148,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
             dumps = sorted(set(glob.glob(f"{out}/cg.{proc.pid}.*")) - before)
             count = args.requests if workload != "pipelined" else (args.requests // 16) * 16
             print(f"{workload:<10} {total_ir(dumps[-1]) / count:>22,.0f}", flush=True)
+            if args.keep:
+                os.replace(dumps[-1], os.path.join(out, f"{args.app}-{workload}.callgrind"))
     finally:
         proc.terminate()
         proc.wait()

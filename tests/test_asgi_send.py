@@ -1,0 +1,154 @@
+"""Hosted ASGI answers on the short path: ``http.response.start`` + one whole body handled inside
+``send`` (no coroutine per message, a cached checked head) must frame, check and close exactly
+as the general path does. Real sockets (httpx, raw sockets) against a raw ASGI app."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from conftest import parse_responses, raw_exchange
+
+from corkweb import App
+from corkweb.asgi import HostedApp
+from corkweb.testing import TestServer
+
+# Each path answers with these headers (the same list object every time, as apps with
+# module-level header lists do, or a fresh copy: the cache must serve both).
+HEADS: dict[str, list[Any]] = {
+    "/plain": [(b"content-type", b"text/plain"), (b"content-length", b"5")],
+    "/lists": [[b"content-type", b"text/plain"], [b"x-kind", b"list"]],  # unhashable pairs
+    "/close": [(b"content-type", b"text/plain"), (b"connection", b"close")],
+    "/framing": [(b"transfer-encoding", b"chunked"), (b"date", b"yesterday"),
+                 (b"x-kept", b"yes")],
+    "/bad-name": [(b"bad name", b"x")],
+    "/bad-value": [(b"x-injected", b"a\r\nset-cookie: evil=1")],
+    "/str-length": [("content-length", "5")],
+    "/empty": [(b"content-type", b"text/plain")],
+}
+STATUS = {"/empty": 204, "/not-modified": 304}
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    path = scope["path"]
+    if path == "/scope":
+        info = (f"{scope['client'][1]} {scope['query_string'].decode()} {scope['raw_path']!r}"
+                f" {scope['path']}").encode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": info})
+        return
+    if path == "/gathered":
+        # apps that schedule send's awaitable rather than await it directly
+        await asyncio.gather(send({"type": "http.response.start", "status": 201,
+                                   "headers": [(b"x-via", b"gather")]}))
+        await asyncio.ensure_future(send({"type": "http.response.body", "body": b"hi"}))
+        return
+    headers = HEADS.get(path, [])
+    if path == "/fresh":
+        headers = [(b"content-type", b"text/plain"), (b"content-length", b"5")]
+    await send({"type": "http.response.start", "status": STATUS.get(path, 200),
+                "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if path in STATUS else b"hello"})
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[TestServer]:
+    with TestServer(HostedApp(app)) as running:
+        yield running
+
+
+def test_whole_answers_repeat_identically(server: TestServer) -> None:
+    with httpx.Client(base_url=server.url) as client:
+        for path in ("/plain", "/fresh", "/lists", "/plain"):
+            for _ in range(3):  # the second and third use the cached head
+                r = client.get(path)
+                assert (r.status_code, r.text) == (200, "hello")
+                assert r.headers["content-length"] == "5" and "date" in r.headers
+                assert r.headers["content-type"] == "text/plain"
+        assert client.get("/lists").headers["x-kind"] == "list"
+
+
+def test_framing_headers_of_the_app_are_corkwebs(server: TestServer) -> None:
+    for _ in range(2):
+        r = httpx.get(server.url + "/framing")
+        assert r.text == "hello" and r.headers["content-length"] == "5"
+        assert "transfer-encoding" not in r.headers and r.headers["x-kept"] == "yes"
+        assert r.headers["date"] != "yesterday"
+
+
+def test_connection_close_from_the_app_closes(server: TestServer) -> None:
+    data = raw_exchange(server.port, b"GET /close HTTP/1.1\r\nHost: x\r\n\r\n"
+                                     b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
+    answers = parse_responses(data)
+    assert len(answers) == 1 and answers[0].body == b"hello"
+    assert b"connection: close" in data.lower()
+
+
+def test_head_and_bodiless_statuses(server: TestServer) -> None:
+    data = raw_exchange(server.port, b"HEAD /plain HTTP/1.1\r\nHost: x\r\n\r\n"
+                                     b"GET /empty HTTP/1.1\r\nHost: x\r\n\r\n"
+                                     b"GET /not-modified HTTP/1.1\r\nHost: x\r\n\r\n",
+                        until_close=False, timeout=1.0)
+    head, rest = data.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200") and b"content-length: 5" in head
+    assert rest.startswith(b"HTTP/1.1 204")  # no body bytes after the HEAD answer
+    empty, not_modified = parse_responses(rest)
+    assert empty.status == 204 and "content-length" not in dict(empty.headers)
+    assert not_modified.status == 304 and not_modified.body == b""
+
+
+def test_refused_headers_are_a_500_every_time(server: TestServer,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR, logger="corkweb.error"):
+        for path in ("/bad-name", "/bad-value", "/str-length", "/bad-value"):
+            r = httpx.get(server.url + path)
+            assert r.status_code == 500 and "set-cookie" not in r.headers, path
+            assert "x-injected" not in r.headers
+    assert "invalid header name" in caplog.text and "CR, LF or NUL" in caplog.text
+    assert "is set by corkweb" in caplog.text
+
+
+def test_send_returns_an_awaitable_for_gather_and_ensure_future(server: TestServer) -> None:
+    r = httpx.get(server.url + "/gathered")
+    assert (r.status_code, r.text, r.headers["x-via"]) == (201, "hi", "gather")
+
+
+def test_scope_is_per_connection_and_per_request(server: TestServer) -> None:
+    ports = set()
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", server.port)) as s:
+            me = s.getsockname()[1]
+            for query, target in (("a=1", "/scope?a=1"), ("", "/scope"),
+                                  ("b=%C3%A9", "/sc%6fpe?b=%C3%A9")):
+                s.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                buf = b""
+                while not parse_responses(buf):
+                    buf += s.recv(4096)
+                port, got_query, raw_path, path = parse_responses(buf)[0].body.decode().split(
+                    " ")
+                assert int(port) == me and got_query == query and path == "/scope"
+                assert raw_path == ("b'/sc%6fpe'" if "%6f" in target else "b'/scope'")
+            ports.add(me)
+    assert len(ports) == 3
+
+
+def test_a_mounted_app_behind_head_hooks_gets_them(server: TestServer) -> None:
+    corkweb_app = App(templates=None)
+
+    def stamp(res: Any, req: Any, data: Any) -> bool:
+        res.before_head(lambda r: r.write_header("x-stamped", "yes"))
+        return True
+
+    corkweb_app.router("/legacy", stamp).mount("/app", app)
+    with TestServer(corkweb_app) as running:
+        for _ in range(2):
+            r = httpx.get(running.url + "/legacy/app/plain")
+            assert (r.text, r.headers["x-stamped"], r.headers["content-length"]) == (
+                "hello", "yes", "5")
