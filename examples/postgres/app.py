@@ -1,10 +1,12 @@
 """PostgreSQL with asyncpg: a JSON API and an HTML page over one table of books.
 
 ``Postgres(app, dsn)`` opens a pool of asyncpg connections in each worker's
-``on_start`` and closes it in ``on_shutdown``. Database errors answer themselves: a duplicate
-title is a 409 naming the constraint, a database that is down or too slow a 503 with
-``Retry-After``, a pool with no free connection a 503 after a bounded wait. Every answer written
-after an ``await`` on the driver still leaves in one write.
+``on_start`` and closes it in ``on_shutdown``. The JSON API is typed handlers (msgspec Structs
+validate the bodies and the query, 422 naming each bad field) that take their connection with
+``Depends(db.session)``; the HTML page is a classic handler. Database errors answer
+themselves: a duplicate title is a 409 naming the constraint, a database that is down or too
+slow a 503 with ``Retry-After``, a pool with no free connection a 503 after a bounded wait.
+Every answer written after an ``await`` on the driver still leaves in one write.
 
 Run it (a local PostgreSQL; the table is created on start):
 
@@ -18,9 +20,13 @@ Run it (a local PostgreSQL; the table is created on start):
     open http://127.0.0.1:3000/
 """
 
+import datetime
 import os
+from typing import Annotated, Any
 
-from corkweb import App, BadRequest, HTTPError, NotFound, Postgres
+import msgspec
+
+from corkweb import App, Depends, HTTPError, NotFound, Postgres, Response
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS book (
@@ -32,49 +38,59 @@ CREATE TABLE IF NOT EXISTS book (
 )
 """
 COLUMNS = "id, title, author, year, created"
-FIELDS = {"title": str, "author": str, "year": int}
-MAX_LIMIT = 100
+
+# A name: at most 200 characters, at least one that is not a space (stripped before storing).
+Name = Annotated[str, msgspec.Meta(max_length=200, pattern=r"\S")]
+Year = Annotated[int, msgspec.Meta(ge=-3000, le=3000)]
+Limit = Annotated[int, msgspec.Meta(ge=1, le=100)]
+Offset = Annotated[int, msgspec.Meta(ge=0, le=10**9)]
 
 
-def validate(payload, partial: bool = False) -> dict:
-    """The book fields of a JSON body; 422 naming the first bad field."""
-    if not isinstance(payload, dict):
-        raise HTTPError(422, "send a JSON object with title, author and (optionally) year")
-    unknown = sorted(set(payload) - set(FIELDS))
-    if unknown:
-        raise HTTPError(422, f"unknown field(s): {', '.join(unknown)}")
-    book = {}
-    for name, kind in FIELDS.items():
-        if name not in payload:
-            if not partial and name != "year":
-                raise HTTPError(422, f"{name} is required")
-            continue
-        value = payload[name]
-        if kind is str:
-            if not isinstance(value, str) or not value.strip() or len(value) > 200:
-                raise HTTPError(422, f"{name} must be a non-empty string of at most 200 "
-                                     "characters")
-            value = value.strip()
-        elif value is not None and (type(value) is not int or not -3000 <= value <= 3000):
-            raise HTTPError(422, "year must be an integer from -3000 to 3000, or null")
-        book[name] = value
-    if partial and not book:
-        raise HTTPError(422, "nothing to update: send title, author or year")
-    return book
+class BookIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A book as created or replaced (POST, PUT)."""
+
+    title: Name
+    author: Name
+    year: Year | None = None
 
 
-def query_int(req, name: str, default: int, low: int, high: int) -> int:
-    text = req.get_query(name, None)
-    if text is None:
-        return default
-    if not text.isdigit() or not low <= int(text) <= high:
-        raise BadRequest(f"{name} must be an integer from {low} to {high}, got {text!r}")
-    return int(text)
+class BookPatch(msgspec.Struct, forbid_unknown_fields=True):
+    """The fields a PATCH changes: those it sends."""
+
+    title: Name | msgspec.UnsetType = msgspec.UNSET
+    author: Name | msgspec.UnsetType = msgspec.UNSET
+    year: Year | None | msgspec.UnsetType = msgspec.UNSET
+
+
+class Book(msgspec.Struct):
+    id: int
+    title: str
+    author: str
+    year: int | None
+    created: datetime.datetime
+
+
+class BookPage(msgspec.Struct):
+    items: list[Book]
+    total: int
+    limit: int
+    offset: int
+
+
+def fields(book: BookIn | BookPatch) -> dict[str, Any]:
+    """The fields a body sets, names stripped."""
+    sent = {name: getattr(book, name) for name in book.__struct_fields__
+            if getattr(book, name) is not msgspec.UNSET}
+    return {name: value.strip() if isinstance(value, str) else value
+            for name, value in sent.items()}
 
 
 def create_app(dsn: str, **pool_options) -> App:
     app = App()
     db = Postgres(app, dsn, **pool_options)  # opened on start, closed on shutdown
+    # ``conn=Depends(db.session)``: one connection for the request, given back (reset if it
+    # needs it) once the answer has left; database errors answer themselves (409, 503...).
+    Connection = Annotated[Any, Depends(db.session)]
 
     @app.on_start
     async def create_schema():
@@ -85,54 +101,55 @@ def create_app(dsn: str, **pool_options) -> App:
             await conn.execute(SCHEMA)
 
     @app.get("/api/books")
-    async def list_books(res, req):
-        limit = query_int(req, "limit", 20, 1, MAX_LIMIT)
-        offset = query_int(req, "offset", 0, 0, 10**9)
-        async with db.connection() as conn:
-            rows = await conn.fetch(f"SELECT {COLUMNS} FROM book ORDER BY id LIMIT $1 OFFSET $2",
-                                    limit, offset)
-            total = await conn.fetchval("SELECT count(*) FROM book")
-        res.end({"items": [dict(r) for r in rows], "total": total, "limit": limit,
-                 "offset": offset})
+    async def list_books(conn: Connection, limit: Limit = 20, offset: Offset = 0) -> BookPage:
+        rows = await conn.fetch(f"SELECT {COLUMNS} FROM book ORDER BY id LIMIT $1 OFFSET $2",
+                                limit, offset)
+        total = await conn.fetchval("SELECT count(*) FROM book")
+        return BookPage(items=[Book(**row) for row in rows], total=total, limit=limit,
+                        offset=offset)
 
-    @app.get("/api/books/:id<int>")
-    async def get_book(res, req):
-        book_id = req.get_parameter("id")
-        row = await db.fetchrow(f"SELECT {COLUMNS} FROM book WHERE id = $1", book_id)
+    @app.get("/api/books/:book_id<int>")
+    async def get_book(book_id: int, conn: Connection) -> Book:
+        row = await conn.fetchrow(f"SELECT {COLUMNS} FROM book WHERE id = $1", book_id)
         if row is None:
             raise NotFound(f"no book {book_id}")
-        res.end(dict(row))
+        return Book(**row)
 
-    @app.post("/api/books")
-    async def create_book(res, req):
-        book = validate(await res.get_json())
-        row = await db.fetchrow(
+    @app.post("/api/books", status=201)
+    async def create_book(book: BookIn, conn: Connection, res: Response) -> Book:
+        new = fields(book)
+        row = await conn.fetchrow(
             f"INSERT INTO book (title, author, year) VALUES ($1, $2, $3) RETURNING {COLUMNS}",
-            book["title"], book["author"], book.get("year"))  # a taken title: 409
-        res.write_status(201).write_header("location", f"/api/books/{row['id']}").end(dict(row))
+            new["title"], new["author"], new["year"])  # a taken title: 409
+        res.write_header("location", f"/api/books/{row['id']}")
+        return Book(**row)
 
-    @app.patch("/api/books/:id<int>")
-    @app.put("/api/books/:id<int>")
-    async def update_book(res, req):
-        book_id = req.get_parameter("id")
-        book = validate(await res.get_json(), partial=req.get_method() == "PATCH")
-        names = list(book)
+    async def update(book_id: int, changes: dict[str, Any], conn: Any) -> Book:
+        if not changes:
+            raise HTTPError(422, "nothing to update: send title, author or year")
+        names = list(changes)
         assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, start=2))
-        row = await db.fetchrow(
+        row = await conn.fetchrow(
             f"UPDATE book SET {assignments} WHERE id = $1 RETURNING {COLUMNS}",
-            book_id, *(book[name] for name in names))
+            book_id, *(changes[name] for name in names))  # a taken title: 409
         if row is None:
             raise NotFound(f"no book {book_id}")
-        res.end(dict(row))
+        return Book(**row)
 
-    @app.delete("/api/books/:id<int>")
-    async def delete_book(res, req):
-        book_id = req.get_parameter("id")
-        status = await db.execute("DELETE FROM book WHERE id = $1", book_id)
-        if status == "DELETE 0":
+    @app.put("/api/books/:book_id<int>")
+    async def replace_book(book_id: int, book: BookIn, conn: Connection) -> Book:
+        return await update(book_id, fields(book), conn)
+
+    @app.patch("/api/books/:book_id<int>")
+    async def patch_book(book_id: int, book: BookPatch, conn: Connection) -> Book:
+        return await update(book_id, fields(book), conn)
+
+    @app.delete("/api/books/:book_id<int>", status=204)
+    async def delete_book(book_id: int, conn: Connection) -> None:
+        if await conn.execute("DELETE FROM book WHERE id = $1", book_id) == "DELETE 0":
             raise NotFound(f"no book {book_id}")
-        res.write_status(204).end()
 
+    # The HTML page stays a classic handler: it renders a template.
     @app.get("/")
     async def shelf(res, req):
         async with db.connection() as conn:
@@ -141,9 +158,9 @@ def create_app(dsn: str, **pool_options) -> App:
         res.render("shelf.html", title="Bookshelf", books=books, authors=authors)
 
     @app.get("/health")
-    async def health(res, req):
-        await db.fetchval("SELECT 1")
-        res.end({"database": "ok", "pool": {"size": db.size, "idle": db.idle}})
+    async def health(conn: Connection) -> dict:
+        await conn.fetchval("SELECT 1")
+        return {"database": "ok", "pool": {"size": db.size, "idle": db.idle}}
 
     return app
 
