@@ -50,6 +50,16 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                                    "headers": [(b"x-via", b"gather")]}))
         await asyncio.ensure_future(send({"type": "http.response.body", "body": b"hi"}))
         return
+    if path.startswith("/raise"):
+        if path == "/raise-later":
+            await asyncio.sleep(0.001)  # handed to a worker task, then fails there
+        raise ValueError(f"failed at {path}")
+    if path == "/later":
+        await asyncio.sleep(0)  # a bare yield: the worker's task goes on with the call
+        await asyncio.sleep(0.001)  # a future: the task waits on it
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"later"})
+        return
     headers = HEADS.get(path, [])
     if path == "/fresh":
         headers = [(b"content-type", b"text/plain"), (b"content-length", b"5")]
@@ -152,3 +162,21 @@ def test_a_mounted_app_behind_head_hooks_gets_them(server: TestServer) -> None:
             r = httpx.get(running.url + "/legacy/app/plain")
             assert (r.text, r.headers["x-stamped"], r.headers["content-length"]) == (
                 "hello", "yes", "5")
+
+
+def test_calls_that_fail_or_wait_leave_the_workers_usable(
+        server: TestServer, caplog: pytest.LogCaptureFixture) -> None:
+    # One connection, one request at a time: the same pooled worker runs call after call,
+    # whether the last one returned, failed at once or failed after waiting.
+    with caplog.at_level(logging.ERROR, logger="corkweb.error"), \
+            httpx.Client(base_url=server.url) as client:
+        for path in ("/raise-now", "/plain", "/raise-later", "/later", "/plain",
+                     "/raise-later", "/raise-now", "/later", "/plain"):
+            r = client.get(path)
+            if path.startswith("/raise"):
+                assert r.status_code == 500
+            else:
+                assert (r.status_code, r.text) == (200, path.strip("/").replace(
+                    "plain", "hello"))
+    assert caplog.text.count("failed at /raise-later") == 2
+    assert caplog.text.count("failed at /raise-now") == 2

@@ -437,24 +437,25 @@ class Calls:
     after the last byte was sent (Django closes the response and sends ``request_finished``
     in a thread), and the connection may be gone by then."""
 
-    __slots__ = ("active", "_idle")
+    __slots__ = ("active", "waiter")
 
     def __init__(self) -> None:
         self.active = 0
-        self._idle: asyncio.Future[None] | None = None
+        #: Set while wait() waits: done() wakes it once no call is left.
+        self.waiter: asyncio.Future[None] | None = None
 
     def done(self) -> None:
         self.active -= 1
-        if not self.active and self._idle is not None and not self._idle.done():
-            self._idle.set_result(None)
+        if not self.active and self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
 
     async def wait(self, timeout: float) -> None:
         """Until no call is in flight, or ``timeout`` seconds (then log how many remain)."""
         if not self.active:
             return
-        self._idle = asyncio.get_running_loop().create_future()
+        self.waiter = asyncio.get_running_loop().create_future()
         try:
-            await asyncio.wait_for(asyncio.shield(self._idle), timeout)
+            await asyncio.wait_for(asyncio.shield(self.waiter), timeout)
         except asyncio.TimeoutError:
             log.warning("shutdown: %d ASGI calls still running after %.1f s", self.active,
                         timeout)

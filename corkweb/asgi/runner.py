@@ -26,8 +26,11 @@ import contextvars
 import inspect
 import logging
 import sys
+import types
 from collections.abc import Generator
 from typing import Any
+
+from .http import DONE
 
 __all__ = ["Runner"]
 
@@ -48,19 +51,38 @@ if not inspect.isbuiltin(_current_task) and isinstance(
 #: Idle workers kept beyond this many are let go (their tasks end).
 MAX_IDLE = 256
 
-_FRESH: Any = object()  # a call whose first step has not run
+_START: Any = object()  # _Call.first of a call whose first step has not run
+_RUNNING: Any = object()  # _Call.first once the task drives the call
+_FINISHED: Any = object()  # what a stepper yields when its call has returned
+
+
+@types.coroutine
+def _stepper() -> Generator[Any, Any, None]:
+    """Runs the calls sent to it, one after the other: ``send(coro)`` runs ``coro`` until it
+    returns — then it yields ``_FINISHED`` and waits for the next call — or until it waits on
+    something, which it yields (later ``send``/``throw`` reach ``coro``). A call that raises
+    ends the stepper with its exception.
+
+    PERF: the driver learns that a call returned from the value yielded, without the
+    StopIteration that ``coro.send`` raises (1.35k instructions per request, callgrind)."""
+    coro = yield
+    while True:
+        yield from coro
+        coro = yield _FINISHED
 
 
 class _Call:
     """One app call as the worker awaits it: steps run in the call's own context."""
 
-    __slots__ = ("coro", "context", "first", "cycle")
+    __slots__ = ("coro", "context", "first", "cycle", "worker")
 
-    def __init__(self, coro: Any, context: contextvars.Context, first: Any, cycle: Any) -> None:
+    def __init__(self, coro: Any, context: contextvars.Context, first: Any, cycle: Any,
+                 worker: _Worker) -> None:
         self.coro = coro
         self.context = context
-        self.first = first  # what the first step yielded, or _FRESH
+        self.first = first  # what the inline first step yielded, or _START
         self.cycle = cycle
+        self.worker = worker  # whose stepper runs the call
 
     def __await__(self) -> Generator[Any, None, None]:
         return self
@@ -73,47 +95,68 @@ class _Call:
 
     def send(self, value: Any) -> Any:
         first = self.first
-        if first is not _FRESH:
-            self.first = _FRESH
-            if first is not None:
+        if first is not _RUNNING:
+            self.first = _RUNNING
+            if first is _START:
+                value = self.coro  # the stepper takes the call
+            elif first is not None:
                 return first  # the future the inline step waits on: the task takes it over
             # A bare yield (asyncio.sleep(0)): the hand-over was the turn of the loop it asked.
-        try:
-            return self.context.run(self.coro.send, value)
-        except StopIteration:
-            self.cycle.finished()
-            raise
-        except BaseException as exc:
-            self.cycle.failed(exc)
-            raise StopIteration from None
+        return self._step(self.worker.step, value)
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
-        self.first = _FRESH
         exc = typ if val is None else val
-        try:
-            return self.context.run(self.coro.throw, exc)
-        except StopIteration:
-            self.cycle.finished()
-            raise
-        except BaseException as failure:
-            self.cycle.failed(failure)
+        if self.first is _START:
+            # Cancelled before its first step: a coroutine never started would only raise
+            # the exception at its first line; it ends without running.
+            self.first = _RUNNING
+            self.coro.close()
+            self.cycle.failed(exc)
             raise StopIteration from None
+        self.first = _RUNNING
+        return self._step(self.worker.throw, exc)
+
+    def _step(self, step: Any, value: Any) -> Any:
+        try:
+            out = self.context.run(step, value)
+        except BaseException as exc:
+            self.worker.renew()  # the call's exception ended the stepper
+            self.cycle.failed(exc)
+            raise StopIteration from None
+        if out is _FINISHED:
+            self.cycle.finished()
+            raise StopIteration
+        return out
 
     def close(self) -> None:
-        self.coro.close()
+        self.worker.close_call()
 
 
 class _Worker:
-    """A task that runs the calls it is given, one at a time."""
+    """A task that runs the calls it is given, one at a time, through its stepper."""
 
-    __slots__ = ("runner", "task", "waiter")
+    __slots__ = ("runner", "task", "waiter", "stepper", "step", "throw")
 
     def __init__(self, runner: Runner, loop: asyncio.AbstractEventLoop) -> None:
         self.runner = runner
+        self.renew()
         self.waiter: asyncio.Future[_Call] = loop.create_future()
         # Its own empty context: calls run in theirs (see _Call), never in the worker's.
         self.task = loop.create_task(  # type: ignore[call-arg]
             self._main(), context=contextvars.Context())
+
+    def renew(self) -> None:
+        """A new stepper (the last one ended with its call's exception)."""
+        stepper = _stepper()
+        stepper.send(None)
+        self.stepper = stepper
+        self.step = stepper.send
+        self.throw = stepper.throw
+
+    def close_call(self) -> None:
+        """Close the call in progress (and with it the stepper)."""
+        self.stepper.close()
+        self.renew()
 
     async def _main(self) -> None:
         runner = self.runner
@@ -165,25 +208,31 @@ class Runner:
         if _current_task(loop) is not None:
             # Inside another task's step: that task may be the one this call follows, still
             # on the stack; the worker starts the call in its own step.
-            self._hand_over(worker, _Call(coro, context, _FRESH, cycle))
+            self._hand_over(worker, _Call(coro, context, _START, cycle, worker))
             return
         _enter_task(loop, task)
         try:
-            first = context.run(coro.send, None)
-        except StopIteration:
-            _leave_task(loop, task)
-            idle.append(worker)
-            calls.done()
-            cycle.finished()
-            return
+            out = context.run(worker.step, coro)
         except BaseException as exc:
             _leave_task(loop, task)
+            worker.renew()  # the call's exception ended the stepper
             idle.append(worker)
             calls.done()
             cycle.failed(exc)
             return
         _leave_task(loop, task)
-        self._hand_over(worker, _Call(coro, context, first, cycle))
+        if out is _FINISHED:
+            idle.append(worker)
+            # PERF: calls.done() and cycle.finished() unless they have something to do
+            # (~800 instructions per request, callgrind).
+            calls.active -= 1
+            if calls.waiter is not None:
+                calls.active += 1
+                calls.done()
+            if cycle.phase is not DONE:
+                cycle.finished()
+            return
+        self._hand_over(worker, _Call(coro, context, out, cycle, worker))
 
     async def _as_task(self, coro: Any, cycle: Any) -> None:
         try:
