@@ -37,7 +37,7 @@ STATUS = {"/empty": 204, "/not-modified": 304}
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
-    path = scope["path"]
+    path = scope["path"][len(scope["root_path"]):]  # mounted, the path has the prefix
     if path == "/scope":
         info = (f"{scope['client'][1]} {scope['query_string'].decode()} {scope['raw_path']!r}"
                 f" {scope['path']}").encode()
@@ -153,7 +153,9 @@ def test_a_mounted_app_behind_head_hooks_gets_them(server: TestServer) -> None:
     corkweb_app = App(templates=None)
 
     def stamp(res: Any, req: Any, data: Any) -> bool:
-        res.before_head(lambda r: r.write_header("x-stamped", "yes"))
+        # a hook that reads the app's header lines one by one, and adds one
+        res.before_head(lambda r: r.write_header(
+            "x-stamped", f"{r.headers.get('content-type')} {len(r.headers)}"))
         return True
 
     corkweb_app.router("/legacy", stamp).mount("/app", app)
@@ -161,7 +163,10 @@ def test_a_mounted_app_behind_head_hooks_gets_them(server: TestServer) -> None:
         for _ in range(2):
             r = httpx.get(running.url + "/legacy/app/plain")
             assert (r.text, r.headers["x-stamped"], r.headers["content-length"]) == (
-                "hello", "yes", "5")
+                "hello", "text/plain 1", "5")
+            r = httpx.get(running.url + "/legacy/app/framing")
+            assert (r.text, r.headers["x-stamped"], r.headers["x-kept"]) == (
+                "hello", "None 1", "yes")
 
 
 def test_calls_that_fail_or_wait_leave_the_workers_usable(

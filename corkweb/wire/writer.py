@@ -27,6 +27,7 @@ __all__ = [
     "length_line",
     "LENGTH_LINES",
     "LENGTH_LINES_MAX",
+    "STATUS_LINES",
 ]
 
 # PERF: precomputed "HTTP/1.1 200 OK\r\n" for every registered status; building the line per
@@ -34,6 +35,8 @@ __all__ = [
 _STATUS_LINES: dict[int, bytes] = {
     s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode("ascii")) for s in HTTPStatus
 }
+#: The same, for callers that look a registered status up without a call (read only).
+STATUS_LINES = _STATUS_LINES
 
 LAST_CHUNK = b"0\r\n\r\n"
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
