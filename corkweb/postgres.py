@@ -30,8 +30,10 @@ app answers without any handler of its own:
 * the database cannot be reached, or the connection died mid-request (server restarted,
   session terminated): 503; the dead connection is dropped and the pool opens new ones when
   the server is back;
-* a statement that ran longer than ``query_timeout`` (asyncpg's ``command_timeout``, the query
-  is cancelled on the server) or was cancelled by the server (``statement_timeout``): 503;
+* a statement that ran longer than ``query_timeout`` (the query is cancelled on the server; a
+  kept prepared statement is bounded by the pool's watch, ending between ``query_timeout``
+  and 1.25 times it, any other by asyncpg's timer) or was cancelled by the server
+  (``statement_timeout``): 503;
 * a unique, exclusion or foreign-key violation: 409 naming the constraint; a NOT NULL or
   CHECK violation: 422 (the app let bad input through);
 * a serialization failure or a deadlock: 503 with ``Retry-After`` (the client may retry).
@@ -73,7 +75,11 @@ from typing import Any
 
 from .error_handling import render_error
 from .errors import HTTPError, ServiceUnavailable, UnprocessableContent
-from .postgres_connection import may_leave_session_state, tracked_connection_class
+from .postgres_connection import (
+    StatementWatch,
+    may_leave_session_state,
+    tracked_connection_class,
+)
 
 __all__ = ["Postgres", "PoolTimeout", "may_leave_session_state"]
 
@@ -124,6 +130,8 @@ class Postgres:
         # PgBouncer in transaction mode, where named statements do not survive).
         self._reuse_statements = int(connect_kwargs.get("statement_cache_size", 100))
         self._connection_class: type | None = None
+        # Bounds the kept prepared statements to query_timeout (no timer per statement).
+        self._watch: StatementWatch | None = None
         self._idle: list[Any] = []
         self._waiters: deque[asyncio.Future[Any]] = deque()
         self._size = 0  # open connections, idle or lent, plus those being opened
@@ -149,7 +157,10 @@ class Postgres:
         """Open ``min_size`` connections; raises when the database cannot be reached."""
         if self._open:
             raise RuntimeError("this Postgres pool is already open")
-        self._connection_class = tracked_connection_class(self._reuse_statements)
+        if self.query_timeout is not None and self._reuse_statements > 0:
+            self._watch = StatementWatch(self.query_timeout, self._statement_expired)
+            self._watch.start()
+        self._connection_class = tracked_connection_class(self._reuse_statements, self._watch)
         self._open = True
         self._size += self.min_size
         opened = await asyncio.gather(*(self._connect() for _ in range(self.min_size)),
@@ -190,6 +201,9 @@ class Postgres:
         idle, self._idle = self._idle, []
         self._size -= len(idle)
         await asyncio.gather(*(conn.close(timeout=5) for conn in idle), return_exceptions=True)
+        if self._watch is not None:
+            self._watch.stop()
+            self._watch = None
 
     @property
     def size(self) -> int:
@@ -266,9 +280,12 @@ class Postgres:
         """A new connection; the caller has already counted it in ``_size``."""
         import asyncpg
 
+        # With a watch, the connection passes query_timeout to asyncpg itself for every
+        # statement the watch does not bound (postgres_connection.py).
         conn = await asyncpg.connect(
             self.dsn, connection_class=self._connection_class,
-            timeout=self.acquire_timeout, command_timeout=self.query_timeout,
+            timeout=self.acquire_timeout,
+            command_timeout=self.query_timeout if self._watch is None else None,
             **self._connect_kwargs)
         if self._init is not None:
             try:
@@ -277,6 +294,34 @@ class Postgres:
                 conn.terminate()
                 raise
         return conn
+
+    def _statement_expired(self, conn: Any) -> None:
+        """A kept statement ran past ``query_timeout`` (the watch's call): drop the connection,
+        which makes the statement fail at once (a 503 for its request), and ask the server to
+        cancel the query, which would otherwise run on."""
+        pid = conn.get_server_pid()
+        log.warning("a database statement ran longer than %g s: dropping its connection and "
+                    "cancelling it on the server (backend %d)", self.query_timeout, pid)
+        conn.terminate()
+        task = asyncio.get_running_loop().create_task(self._cancel_backend(pid))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _cancel_backend(self, pid: int) -> None:
+        import asyncpg
+
+        try:
+            conn = await asyncpg.connect(self.dsn, timeout=self.acquire_timeout,
+                                         **self._connect_kwargs)
+            try:
+                await conn.execute("SELECT pg_cancel_backend($1)", pid,
+                                   timeout=self.acquire_timeout)
+            finally:
+                await conn.close(timeout=self.acquire_timeout)
+        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError,
+                asyncpg.InterfaceError) as cancel_error:
+            log.warning("could not cancel the statement of database backend %d: %r", pid,
+                        cancel_error)
 
     def _take_idle(self) -> Any:
         """An idle connection, or None."""

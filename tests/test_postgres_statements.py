@@ -12,6 +12,7 @@ import asyncio
 
 import pytest
 
+from corkweb import ServiceUnavailable
 from corkweb.postgres import Postgres
 
 asyncpg = pytest.importorskip("asyncpg", reason="asyncpg not installed (pip install -e .[test])")
@@ -207,6 +208,83 @@ def test_the_benchmarks_batched_update_writes_every_row(pg_dsn) -> None:
                                             'WHERE id = ANY($1::int[]) ORDER BY id', ids)
                     assert [(r[0], r[1]) for r in rows] == [
                         (w["id"], w["randomNumber"]) for w in worlds]
+        finally:
+            await db.close()
+
+    asyncio.run(main())
+
+
+SLEEP = "SELECT pg_sleep($1)"
+
+
+async def sleeping(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                                   " AND query = $1", SLEEP)
+    finally:
+        await conn.close()
+
+
+def test_a_kept_statement_past_query_timeout_is_503_and_cancelled(pg_dsn) -> None:
+    """Kept statements are bounded by the pool's watch (no asyncpg timer per statement):
+    past query_timeout the connection is dropped, the request gets its 503, the server
+    cancels the query and the pool opens a new connection."""
+    async def main():
+        db = await open_db(pg_dsn, query_timeout=0.4)
+        try:
+            async with db.connection() as conn:
+                await conn.fetchval(SLEEP, 0.0)
+                assert SLEEP in conn.statements
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            with pytest.raises(ServiceUnavailable, match="timed out after 0.4 s"):
+                async with db.connection() as conn:
+                    await conn.fetchval(SLEEP, 60.0)
+            assert 0.4 <= loop.time() - started < 3.0
+            deadline = loop.time() + 10
+            while await sleeping(pg_dsn):
+                assert loop.time() < deadline, "the server still runs the statement"
+                await asyncio.sleep(0.05)
+            assert await db.fetchval(READ, 1) == "one"  # a new connection
+            # an explicit timeout is asyncpg's, as before
+            with pytest.raises(ServiceUnavailable, match="timed out"):
+                async with db.connection() as conn:
+                    await conn.fetchval(SLEEP, 60.0, timeout=0.2)
+            assert await db.fetchval(READ, 2) == "two"
+        finally:
+            await db.close()
+
+    asyncio.run(main())
+
+
+def test_the_watch_bounds_each_statement_not_the_lease(pg_dsn) -> None:
+    async def main():
+        db = await open_db(pg_dsn, query_timeout=0.4)
+        try:
+            async with db.connection() as conn:
+                for _ in range(8):  # 0.8 s on one connection, 0.1 s per statement
+                    await conn.fetchval(SLEEP, 0.1)
+                assert not conn.timed_out and not conn.is_closed()
+        finally:
+            await db.close()
+
+    asyncio.run(main())
+
+
+def test_statements_outside_the_watch_keep_asyncpgs_timeout(pg_dsn) -> None:
+    async def main():
+        db = await open_db(pg_dsn, query_timeout=0.3)
+        try:
+            for run in (
+                lambda conn: conn.execute("SELECT pg_sleep(60)"),  # no arguments: not kept
+                lambda conn: conn.executemany(SLEEP, [(60.0,)]),
+                lambda conn: conn.fetchmany(SLEEP, [(60.0,)]),
+            ):
+                with pytest.raises(ServiceUnavailable, match="timed out"):
+                    async with db.connection() as conn:
+                        await run(conn)
+            assert await db.fetchval(READ, 3) == "three"
         finally:
             await db.close()
 
