@@ -625,3 +625,30 @@ def test_resolve_is_match_without_the_match_object() -> None:
     with pytest.raises(MethodNotAllowed) as info:
         router.resolve("DELETE", "/a")
     assert info.value.allowed == ("GET", "HEAD")
+
+
+# --- lookup remembers plain one-parameter matches ------------------------------------
+
+
+def test_lookup_remembered_matches_are_the_same_and_fresh() -> None:
+    router = make(("GET", "/user/:id"), ("GET", "/user/:id/posts"), ("ANY", "/any/:x"),
+                  ("GET", "/n/:n<int>"))
+    for _ in range(3):  # the first time matched, then remembered
+        route, params, values = router.lookup("GET", "/user/a%20b")
+        assert route.handler == "GET /user/:id"
+        assert params == {"id": "a b"} and values == ("a b",)
+        params["id"] = "changed"  # a request's own dict: the next one is not affected
+        assert router.lookup("GET", "/user/a%20b/posts")[1] == {"id": "a b"}
+        assert router.lookup("POST", "/any/1")[1] == {"x": "1"}
+        assert router.lookup("GET", "/n/7")[1] == {"n": 7}  # converted: not remembered
+        assert router.lookup("GET", "/user/") is None
+        assert router.lookup("POST", "/user/1") is None
+
+
+def test_lookup_memory_is_bounded() -> None:
+    router = make(("GET", "/user/:id"))
+    for i in range(2000):
+        assert router.lookup("GET", f"/user/{i}")[1] == {"id": str(i)}
+    assert router.lookup("GET", "/user/" + "x" * 5000)[1] == {"id": "x" * 5000}
+    for i in range(2000):  # after the table was emptied, still right
+        assert router.lookup("GET", f"/user/{i}")[2] == (str(i),)

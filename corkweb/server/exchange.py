@@ -381,11 +381,14 @@ class Exchange(BodyIntake):
         """
         if self.phase is not PENDING:
             return self._end_late(message, end_connection)
+        conn = self._conn
         cls = message.__class__
         if cls is str:
             body, ctype = message.encode(), _TEXT
         elif cls is bytes:
             body, ctype = message, None
+        elif cls is dict:  # PERF: _encode's JSON case without its call: JSON 32.5k -> 29.8k
+            body, ctype = conn.options.json_dumps(message), _JSON  # instructions a request
         else:
             body, ctype = self._encode(message)
         if end_connection:
@@ -394,9 +397,7 @@ class Exchange(BodyIntake):
             self._run_before_head()
             if self._body_filter is not None:  # compression; set only with a hook (no cost)
                 body = self._body_filter(self, body, ctype)
-        code = self._code
-        req = self.request
-        conn = self._conn
+        code, req = self._code, self.request
         if code != 200 and (code < 200 or code == 204 or code == 304):  # PERF: 200 first
             # No body and no Content-Length for these (RFC 9110 §6.4.1, §8.6).
             data = self._head(b"\r\n", None)
@@ -412,8 +413,7 @@ class Exchange(BodyIntake):
             data = self._head(length_line(len(body)), ctype)
             if body and req.method != "HEAD":
                 data += body
-        # PERF: the move PENDING -> DONE without move(): the test above is MOVES' check for it.
-        self.phase = DONE
+        self.phase = DONE  # PERF: not through move(): the test above is MOVES' check for it
         conn.write(data)
         conn.response_done(self)
         if self._on_finish is not None:
