@@ -126,10 +126,19 @@ def main(argv: list[str] | None = None) -> int:
             med = {s: statistics.median(figures[(app, workload, s)]) for s in servers}
             ratios = []
             if "corkweb" in med:
+                mine = figures[(app, workload, "corkweb")]
                 for peer in servers:
                     if peer not in ("corkweb", "native"):
-                        ratios.append(f"{med['corkweb'] / med[peer]:.2f}× {peer}")
-            cells = " | ".join(f"{med[s]:.2f}" for s in servers)
+                        # the spread: corkweb's figure over the peer's, repeat by repeat
+                        theirs = figures[(app, workload, peer)]
+                        each = [a / b for a, b in zip(mine, theirs, strict=True)]
+                        spread = (f" ({min(each):.2f}–{max(each):.2f})" if len(each) > 1
+                                  else "")
+                        ratios.append(f"{med['corkweb'] / med[peer]:.2f}×{spread} {peer}")
+            cells = " | ".join(
+                f"{med[s]:.2f}" + (f" ({min(figures[(app, workload, s)]):.2f}–"
+                                   f"{max(figures[(app, workload, s)]):.2f})"
+                                   if args.repeat > 1 else "") for s in servers)
             print(f"| {app} | {workload} | {cells} | {', '.join(ratios)} |")
     return 0
 
