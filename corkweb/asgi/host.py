@@ -70,8 +70,8 @@ class ASGIHandler:
         info = res.get_socket_info()
         if kind == "http" and not self.forwarded:
             # PERF: what depends on the connection alone comes from a template made once per
-            # socket address pair, copied with its room for the rest (2.1k instructions
-            # less per raw ASGI request than building the whole dict, callgrind).
+            # socket address pair, copied with its room for the rest: building the 13-key
+            # dict costs 4.4k instructions, copying it 0.84k and each key stored 0.29k.
             base = self.bases.get(info)
             if base is None:
                 base = self._base(info)
@@ -257,9 +257,9 @@ class HostedApp(App):
     def freeze(self) -> None:
         super().freeze()
         # PERF: the server calls the hosted handler directly, not through App.handle's
-        # router (no route table to look at: every path belongs to the hosted app).
-        # PERF: its bound __call__, which the server calls without going through the
-        # instance's call slot (~700 instructions per request less, callgrind).
+        # router (no route table to look at: every path belongs to the hosted app), and as
+        # its bound __call__, not through the instance's call slot (~700 instructions per
+        # request less, callgrind).
         self.handle = self.hosted.__call__  # type: ignore[method-assign]
 
 
