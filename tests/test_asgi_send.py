@@ -185,3 +185,34 @@ def test_calls_that_fail_or_wait_leave_the_workers_usable(
                     "plain", "hello"))
     assert caplog.text.count("failed at /raise-later") == 2
     assert caplog.text.count("failed at /raise-now") == 2
+
+
+class _InstanceApp:
+    """An app object whose class has a Python ``__call__`` (as Starlette's and Django's)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.calls += 1
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"instance %d" % self.calls})
+
+
+class _StaticApp:
+    """One whose ``__call__`` is a staticmethod: it gets no instance."""
+
+    @staticmethod
+    async def __call__(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"static"})
+
+
+def test_app_objects_are_called_as_their_class_says() -> None:
+    instance = _InstanceApp()
+    with TestServer(HostedApp(instance, interface="asgi")) as running:
+        assert [httpx.get(running.url).text for _ in range(2)] == ["instance 1", "instance 2"]
+    with TestServer(HostedApp(_StaticApp(), interface="asgi")) as running:
+        assert httpx.get(running.url).text == "static"

@@ -40,6 +40,14 @@ def _address(addr: Any) -> Any:
     return None
 
 
+def _bound_call(app: Any) -> Any:
+    """``app``'s ``__call__`` bound to it when that is a Python function, else ``app``."""
+    call = inspect.getattr_static(type(app), "__call__", None)  # a staticmethod stays one
+    if inspect.isfunction(call):
+        return call.__get__(app, type(app))
+    return app
+
+
 class ASGIHandler:
     """The corkweb handler that serves an ASGI 3 application.
 
@@ -52,6 +60,11 @@ class ASGIHandler:
                  state: dict[str, Any] | None = None, proxies: Any = None,
                  proxy_protocol: bool = False) -> None:
         self.app = app
+        #: What a request calls: the app, or for an instance of a class with a Python
+        #: ``__call__`` (Starlette, FastAPI, Litestar, Django) that method bound to it.
+        #: PERF: called so, the interpreter makes the coroutine without going through the
+        #: instance's call slot (~700 instructions per request, callgrind).
+        self.call = _bound_call(app)
         self.root_path = root_path.rstrip("/")
         self.prefix = "" if mounted else self.root_path
         self.state = state if state is not None else {}
@@ -151,7 +164,7 @@ class ASGIHandler:
         cycle.req = req
         if req.content_length or req.chunked:
             cycle.reading = UNREAD
-        coro = self.app(self.scope(res, req, "http"), cycle.receive, cycle.send)
+        coro = self.call(self.scope(res, req, "http"), cycle.receive, cycle.send)
         # PERF: the serving loop, noted by start() (get_running_loop() costs 0.2 µs).
         self.runner.run(self.loop or get_running_loop(), coro, cycle)
         return None
