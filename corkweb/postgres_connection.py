@@ -70,6 +70,7 @@ class StatementWatch:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+        self.connections.clear()  # the pool is closed: hold none of them any longer
 
     def _check(self) -> None:
         self.tick = tick = self.tick + 1
