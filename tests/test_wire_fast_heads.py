@@ -1,6 +1,6 @@
 """Tier 1: the parser's fast head path against its llhttp path, on the same input.
 
-``RequestParser._fast_heads`` takes complete plain request heads without llhttp, read by
+``RequestParser.feed`` takes complete plain request heads without llhttp, read by
 ``wire.plain.parse`` or found in ``wire.plain.CACHE``. It must be
 invisible: for any input, split into reads anywhere, the sink sees the same requests (every
 field of every head), the same bodies and ends, the same refusal (status and message) at the

@@ -123,7 +123,7 @@ class RequestParser:
         "_special", "_chunked_body", "_meta_size",
         "_fresh", "_chunk_mark",
     )
-    #: Whether complete plain heads at a message boundary skip llhttp (see ``_fast_heads``).
+    #: Whether complete plain heads at a message boundary skip llhttp (see ``feed``).
     #: Only the tests turn it off, to compare both paths on the same input.
     fast_heads = True
 
@@ -147,7 +147,7 @@ class RequestParser:
         self._chunked_body = False
         self._meta_size = 0
         #: True while llhttp sits between two messages: it has seen nothing of the next one
-        #: (the only place its input may be taken over by ``_fast_heads`` and given back).
+        #: (the only place where ``feed`` may take its input over and give it back).
         self._fresh = True
         self._chunk_mark = 0
         self._reset_message()
@@ -201,10 +201,53 @@ class RequestParser:
         if self._chunked_body:
             return self._feed_chunked(data)
         if self._fresh and self.fast_heads:
-            start = self._fast_heads(data)
-            if start < 0:
-                return None
-            return self._feed_llhttp(data, start)
+            # The fast head path (see wire.plain): between two messages only, so llhttp never
+            # misses a byte of a message it has begun. Each complete plain head is handed to
+            # the sink as llhttp's callbacks would hand it, and the loop goes on with the next
+            # pipelined one; llhttp gets the bytes from the first message that is not plain (a
+            # partial head included), so every refusal stays its and on_headers_complete's.
+            # PERF: a plain head is looked up by its bytes: the whole read first (one request
+            # per read), then as long as the head before it (pipelining), and only then is the
+            # end of the head searched for. Instructions per request (python -m
+            # benchmarks.instructions_ab): plaintext 37.1k -> 28.4k, JSON 41.1k -> 32.5k, route
+            # parameter 48.9k -> 40.3k, 16 pipelined 30.6k -> 21.9k. A head never seen before
+            # costs more than llhttp's path (the parser alone, distinct targets with the same
+            # fields: 18.3k -> 21.0k); one seen before 7.8k, a browser-like one 8.5k (from
+            # 68.5k). Inlined here rather than a method of its own: plaintext 25.7k -> 25.2k
+            # (the connection fed in-process).
+            limits = self._limits
+            sink = self._sink
+            cls = self._head_cls
+            size = len(data)
+            pos = 0
+            guess = size if size <= MAX_LEN else 0
+            while True:
+                raw = data[pos:pos + guess] if guess else b""
+                entry = CACHE.get(raw)
+                if entry is not None and entry[0] is limits:
+                    pos += len(raw)  # shorter than the guess at the end of the read
+                else:
+                    found = read_plain(data, pos, limits)
+                    if found is None:
+                        return self._feed_llhttp(data, pos)
+                    entry, end = found
+                    guess = end - pos
+                    pos = end
+                # PERF: as on_headers_complete, the object is made without calling its class.
+                head = _new(cls)
+                _, head.method, head.url, head.path, head.query, head.version, keep_alive, \
+                    headers = entry
+                head.keep_alive = keep_alive
+                head.headers = list(headers)  # the request's own: a handler may change it
+                sink.on_request(head)
+                if not keep_alive:
+                    # As on_message_complete: what follows a closing request is never parsed.
+                    self._closed = True
+                    sink.on_request_end()
+                    return None
+                sink.on_request_end()
+                if pos == size:
+                    return None
         return self._feed_llhttp(data, 0)
 
     def _feed_llhttp(self, data: bytes, start: int) -> int | None:
@@ -266,58 +309,6 @@ class RequestParser:
             else:
                 self._meta_size = 0
         return result
-
-    def _fast_heads(self, data: bytes) -> int:
-        """Take the plain heads at the start of ``data`` without llhttp (see ``wire.plain``).
-
-        Called only between two messages (``_fresh``), so llhttp never misses a byte of a
-        message it has begun. Each complete plain head is handed to the sink as llhttp's
-        callbacks would hand it, and the loop goes on with the next pipelined one. Returns the
-        offset of the first byte left to llhttp (where anything else begins, a partial head
-        included), or -1 when nothing is left. Every refusal stays llhttp's and
-        on_headers_complete's: they get the bytes from that message on.
-
-        PERF: a plain head is looked up by its bytes: the whole read first (one request per
-        read), then as long as the head before it (pipelining), and only then is the end of
-        the head searched for. Instructions per request (python -m
-        benchmarks.instructions_ab): plaintext 37.1k -> 28.4k, JSON 41.1k -> 32.5k, route
-        parameter 48.9k -> 40.3k, 16 pipelined 30.6k -> 21.9k. A head never seen before costs
-        more than llhttp's path (the parser alone, distinct targets with the same fields:
-        18.3k -> 21.0k); one seen before costs 7.8k, a browser-like one 8.5k (from 68.5k).
-        """
-        limits = self._limits
-        sink = self._sink
-        cls = self._head_cls
-        size = len(data)
-        pos = 0
-        guess = size if size <= MAX_LEN else 0
-        while True:
-            raw = data[pos:pos + guess] if guess else b""
-            entry = CACHE.get(raw)
-            if entry is not None and entry[0] is limits:
-                pos += len(raw)  # shorter than the guess at the end of the read
-            else:
-                found = read_plain(data, pos, limits)
-                if found is None:
-                    return pos
-                entry, end = found
-                guess = end - pos
-                pos = end
-            # PERF: as on_headers_complete, the object is made without calling its class.
-            head = _new(cls)
-            _, head.method, head.url, head.path, head.query, head.version, keep_alive, \
-                headers = entry
-            head.keep_alive = keep_alive
-            head.headers = list(headers)  # the request's own: a handler may change it
-            sink.on_request(head)
-            if not keep_alive:
-                # As on_message_complete: what follows a closing request is never parsed.
-                self._closed = True
-                sink.on_request_end()
-                return -1
-            sink.on_request_end()
-            if pos == size:
-                return -1
 
     # -- llhttp callbacks -----------------------------------------------------------------
 
