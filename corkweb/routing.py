@@ -402,7 +402,8 @@ class Router:
         # PERF: a path matched before to a route with one plain parameter is looked up (the
         # tables never change once frozen, and such a match is a pure function of the path):
         # /user/42 40.3k -> 34.2k instructions per request (python -m benchmarks.instructions_ab).
-        # Bounded in count and path length, emptied when full.
+        # Bounded in count and path length, emptied when full. A path never seen again pays
+        # for remembering it: the lookup alone 0.68 -> 0.83 µs (distinct /user/N, in-process).
         known = table.known.get(path)
         if known is not None:
             route, name, text = known

@@ -32,6 +32,13 @@ class LlhttpOnly(RequestParser):
     fast_heads = False
 
 
+class Eager(RequestParser):
+    """The parser trying its fast path on every read (no pause after a miss)."""
+
+    __slots__ = ()
+    fast_pause_max = 0
+
+
 class CountingParser(RequestParser):
     """Counts the request heads that llhttp parsed (its on_headers_complete callback)."""
 
@@ -44,6 +51,11 @@ class CountingParser(RequestParser):
     def on_headers_complete(self) -> None:
         self.llhttp_heads += 1
         super().on_headers_complete()
+
+
+class EagerCounting(CountingParser):
+    __slots__ = ()
+    fast_pause_max = 0
 
 
 class Recorder:
@@ -93,12 +105,15 @@ def same(data: bytes, cuts: list[int], limits: Limits | None = None) -> list[Any
     reads = split(data, cuts)
     slow = run(LlhttpOnly, reads, limits)
     plain.clear()
-    first = run(RequestParser, reads, limits)  # field sections never seen: left to llhttp
+    first = run(Eager, reads, limits)  # field sections never seen: left to llhttp
     assert first == slow, (reads, first, slow)
-    fast = run(RequestParser, reads, limits)  # seen once: read by plain.read
+    fast = run(Eager, reads, limits)  # seen once: read by plain.read
     assert fast == slow, (reads, fast, slow)
-    again = run(RequestParser, reads, limits)  # the same heads found in plain.CACHE
+    again = run(Eager, reads, limits)  # the same heads found in plain.CACHE
     assert again == slow, (reads, again, slow)
+    plain.clear()
+    paused = run(RequestParser, reads, limits)  # pausing after misses, as it serves
+    assert paused == slow, (reads, paused, slow)
     return fast
 
 
@@ -206,7 +221,7 @@ def test_a_field_section_seen_first_goes_to_llhttp() -> None:
     """A field section is checked by the regular expressions only from its second sight on:
     one never repeated (a unique cookie or trace id) costs llhttp's path, not both."""
     plain.clear()
-    parser = CountingParser(Recorder(), Limits())
+    parser = EagerCounting(Recorder(), Limits())
     parser.feed(PLAIN)
     assert parser.llhttp_heads == 1
     parser.feed(PLAIN.replace(b"/plaintext", b"/other"))  # the same fields: now fast
@@ -215,6 +230,37 @@ def test_a_field_section_seen_first_goes_to_llhttp() -> None:
     for n in range(3):
         parser.feed(b"GET / HTTP/1.1\r\nHost: bench\r\nX-Trace: %d\r\n\r\n" % n)
     assert parser.llhttp_heads == 4
+
+
+def test_the_fast_path_pauses_after_misses(monkeypatch: Any) -> None:
+    """A connection whose heads never qualify stops paying for the look: after each miss the
+    fast path waits twice as many reads (up to 64); one hit makes it eager again."""
+    import corkweb.wire.parser as parser_module
+
+    looks: list[int] = []
+    read = parser_module.read_plain
+
+    def counted(data: bytes, pos: int, limits: Limits) -> Any:
+        looks.append(pos)
+        return read(data, pos, limits)
+
+    monkeypatch.setattr(parser_module, "read_plain", counted)
+    plain.clear()
+    parser = CountingParser(Recorder(), Limits())
+    for n in range(200):  # a trace id of its own in every request: never plain-and-seen
+        parser.feed(b"GET / HTTP/1.1\r\nHost: bench\r\nX-Trace: %d\r\n\r\n" % n)
+    assert parser.llhttp_heads == 200
+    # looked at reads 1, 3, 6, 11, 20, 37, 70, 135, 200: from then on every 65th
+    assert len(looks) == 9
+    known()
+    looks.clear()
+    parser = CountingParser(Recorder(), Limits())
+    parser.feed(b"GET / HTTP/1.1\r\nHost: bench\r\nX-Trace: 1\r\n\r\n")  # a miss
+    parser.feed(PLAIN)  # paused: llhttp
+    parser.feed(PLAIN)  # looked at again: fast from now on
+    parser.feed(PLAIN * 4)  # found by its first head's bytes, the rest without a look
+    assert parser.llhttp_heads == 2
+    assert len(looks) == 3
 
 
 def test_after_a_body_the_next_read_is_fast_again() -> None:
@@ -230,7 +276,7 @@ def test_after_a_body_the_next_read_is_fast_again() -> None:
 
 def test_a_head_split_across_reads_goes_to_llhttp_then_back() -> None:
     known()
-    parser = CountingParser(Recorder(), Limits())
+    parser = EagerCounting(Recorder(), Limits())
     parser.feed(PLAIN[:10])
     parser.feed(PLAIN[10:])
     assert parser.llhttp_heads == 1

@@ -121,11 +121,14 @@ class RequestParser:
         "_hosts", "_content_length", "_chunked", "_expect", "_upgrade",
         "_raw_head", "_body_size", "_trailer_size", "_closed", "_closing", "_head_ended",
         "_special", "_chunked_body", "_meta_size",
-        "_fresh", "_chunk_mark",
+        "_fresh", "_chunk_mark", "_skip", "_backoff",
     )
     #: Whether complete plain heads at a message boundary skip llhttp (see ``feed``).
     #: Only the tests turn it off, to compare both paths on the same input.
     fast_heads = True
+    #: The longest pause of the fast path after misses, in reads (see ``feed``); the tests set
+    #: 0 to try it on every read.
+    fast_pause_max = 64
 
     def __init__(
         self, sink: ParserSink, limits: Limits, head_cls: type[RequestHead] = RequestHead
@@ -150,6 +153,10 @@ class RequestParser:
         #: (the only place where ``feed`` may take its input over and give it back).
         self._fresh = True
         self._chunk_mark = 0
+        #: Reads at message boundaries left to llhttp before the fast path is tried again, and
+        #: the length of the last such pause (see ``feed``).
+        self._skip = 0
+        self._backoff = 0
         self._reset_message()
         self._parser = _new_llhttp(self)
 
@@ -201,6 +208,17 @@ class RequestParser:
         if self._chunked_body:
             return self._feed_chunked(data)
         if self._fresh and self.fast_heads:
+            if self._skip:
+                # PERF: the fast path missed the first head of a recent read on this
+                # connection. Looking costs ~15k instructions for a browser-sized head that
+                # turns out not to be plain or never seen (the search for its end, hashing
+                # it, the request-line expression) on top of llhttp's ~59k; pausing after
+                # each miss, twice as long each time up to 64 reads, brings that to under
+                # 1 % on a connection whose heads never qualify (every one with a trace id of
+                # its own, or a body), while one whose heads repeat is fast again after one
+                # read.
+                self._skip -= 1
+                return self._feed_llhttp(data, 0)
             # The fast head path (see wire.plain): between two messages only, so llhttp never
             # misses a byte of a message it has begun. Each complete plain head is handed to
             # the sink as llhttp's callbacks would hand it, and the loop goes on with the next
@@ -210,10 +228,12 @@ class RequestParser:
             # per read), then as long as the head before it (pipelining), and only then is the
             # end of the head searched for. Instructions per request (python -m
             # benchmarks.instructions_ab): plaintext 37.1k -> 28.4k, JSON 41.1k -> 32.5k, route
-            # parameter 48.9k -> 40.3k, 16 pipelined 30.6k -> 21.9k. A head never seen before
-            # costs more than llhttp's path (the parser alone, distinct targets with the same
-            # fields: 18.3k -> 21.0k); one seen before 7.8k, a browser-like one 8.5k (from
-            # 68.5k). Inlined here rather than a method of its own: plaintext 25.7k -> 25.2k
+            # parameter 48.9k -> 40.3k, 16 pipelined 30.6k -> 21.9k. A field section seen for
+            # the first time is left to llhttp (wire.plain says why), and the look is paused
+            # after misses (above): heads whose fields never repeat cost what llhttp's path
+            # costs (a browser-like head with a cookie of its own: 58.8k against 58.0k
+            # instructions, the parser alone); one seen before 7.8k, a browser-like one 8.5k
+            # (from 68.5k). Inlined here rather than a method of its own: plaintext 25.7k -> 25.2k
             # (the connection fed in-process).
             limits = self._limits
             sink = self._sink
@@ -229,10 +249,15 @@ class RequestParser:
                 else:
                     found = read_plain(data, pos, limits)
                     if found is None:
+                        if not pos:
+                            self._skip = self._backoff = min(2 * self._backoff or 1,
+                                                             self.fast_pause_max)
                         return self._feed_llhttp(data, pos)
                     entry, end = found
                     guess = end - pos
                     pos = end
+                if self._backoff:
+                    self._backoff = 0
                 # PERF: as on_headers_complete, the object is made without calling its class.
                 head = _new(cls)
                 _, head.method, head.url, head.path, head.query, head.version, keep_alive, \
