@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+import random
 import struct
 import zlib
 from typing import Any
@@ -290,3 +291,14 @@ def test_deflate_roundtrip_and_zip_bomb() -> None:
 
 def test_no_deflate_without_offer() -> None:
     assert negotiate_deflate("x-webkit-deflate-frame", 100) == (None, "")
+
+
+def test_unmask_matches_the_byte_by_byte_definition_at_every_length():
+    # Below 126 bytes the key is built from tables, above from the repeated mask: both must
+    # equal RFC 6455 §5.3's octet-i XOR mask[i mod 4], whatever the length's remainder by 4.
+    rng = random.Random(7)
+    for n in range(300):
+        data = rng.randbytes(n)
+        mask = rng.randbytes(4)
+        expected = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+        assert unmask(data, mask) == expected, n

@@ -217,6 +217,19 @@ def test_plain_pipelined_heads_skip_llhttp() -> None:
     assert parser.llhttp_heads == 0
 
 
+def test_a_repeated_head_after_another_one_is_not_taken_for_it() -> None:
+    # A run of equal heads is compared in place against the last one found in the table; a
+    # different head in between must end the run, or the next equal head would be read as it.
+    other = b"GET /u/1?q=2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+    data = PLAIN + PLAIN + other + PLAIN + other + other + PLAIN
+    known(PLAIN + other)
+    for reads in ([], [len(PLAIN) * 2 + 3]):  # whole, and cut inside the third head
+        events = same(data, reads)  # equal to llhttp's, eager, from the table and pausing
+        paths = [event[1]["path"] for event in events if event[0] == "head"]
+        assert paths == ["/plaintext", "/plaintext", "/u/1", "/plaintext", "/u/1", "/u/1",
+                         "/plaintext"]
+
+
 def test_a_field_section_seen_first_goes_to_llhttp() -> None:
     """A field section is checked by the regular expressions only from its second sight on:
     one never repeated (a unique cookie or trace id) costs llhttp's path, not both."""

@@ -26,7 +26,7 @@ import httptools
 
 from ..errors import ProtocolError
 from .limits import Limits
-from .plain import CACHE, MAX_LEN, VALID_HOSTS, valid_host
+from .plain import CACHE, MAX_LEN, VALID_HOSTS, PlainHead, valid_host
 from .plain import read as read_plain
 
 __all__ = ["RequestHead", "RequestParser", "ParserSink"]
@@ -72,6 +72,10 @@ class RequestHead:
     chunked: bool = False
     expect_continue: bool = False
     upgrade: bytes | None = None
+    #: Whether a body follows the head (RFC 9112 §6.3): a non-zero Content-Length or chunked.
+    #: PERF: a field the parser sets, not a property: the exchange reads it for every request
+    #: (one class-level read instead of two, and no call; ~200 instructions a request).
+    has_body: bool = False
 
     def __init__(
         self,
@@ -90,11 +94,6 @@ class RequestHead:
         self.version = version
         self.keep_alive = keep_alive
         self.headers = headers
-
-    @property
-    def has_body(self) -> bool:
-        """Whether a body follows the head (RFC 9112 §6.3)."""
-        return self.chunked or bool(self.content_length)
 
 
 _new = object.__new__
@@ -241,11 +240,19 @@ class RequestParser:
             size = len(data)
             pos = 0
             guess = size if size <= MAX_LEN else 0
+            last = b""  # the bytes of the head last found in the table (this read)
+            entry: PlainHead | None = None  # set whenever ``last`` is
             while True:
-                raw = data[pos:pos + guess] if guess else b""
-                entry = CACHE.get(raw)
-                if entry is not None and entry[0] is limits:
+                if last and data.startswith(last, pos):
+                    # PERF: the same head again, as pipelined requests often are: compared
+                    # in place instead of sliced, hashed and looked up (the entry is the one
+                    # already found): 16 pipelined, 21.1k -> 20.3k instructions a request.
+                    pos += len(last)
+                elif (entry := CACHE.get(
+                        raw := data[pos:pos + guess] if guess else b"")) is not None \
+                        and entry[0] is limits:
                     pos += len(raw)  # shorter than the guess at the end of the read
+                    last = raw
                 else:
                     found = read_plain(data, pos, limits)
                     if found is None:
@@ -256,12 +263,13 @@ class RequestParser:
                     entry, end = found
                     guess = end - pos
                     pos = end
+                    last = b""  # ``entry`` is no longer the one found for ``last``
                 if self._backoff:
                     self._backoff = 0
                 # PERF: as on_headers_complete, the object is made without calling its class.
                 head = _new(cls)
                 _, head.method, head.url, head.path, head.query, head.version, keep_alive, \
-                    headers = entry
+                    headers = entry  # type: ignore[misc]  # never None here (see ``last``)
                 head.keep_alive = keep_alive
                 head.headers = list(headers)  # the request's own: a handler may change it
                 sink.on_request(head)
@@ -488,8 +496,11 @@ class RequestParser:
                     raise ProtocolError(400, "an Upgrade request with a body is not supported")
             if self._content_length is not None:
                 head.content_length = self._content_length
+                if self._content_length:
+                    head.has_body = True
             if self._chunked:
                 head.chunked = True
+                head.has_body = True
             if self._expect:
                 head.expect_continue = True
             if upgrade is not None:

@@ -272,8 +272,19 @@ def unmask(data: bytes, mask: bytes) -> bytes:
         return b""
     # PERF: one big-integer XOR instead of a per-byte loop: 0.3 µs for 13 bytes, 9 ms for
     # 16 MiB, against 1.2 µs and 1.6 s byte by byte.
-    key = int.from_bytes((mask * ((n >> 2) + 1))[:n], "little")
+    if n < 126:
+        # PERF: a small frame's key is the mask's integer times a table's 1-per-word
+        # constant, cut to n bytes by a table's bit mask, instead of repeating and slicing
+        # the mask's bytes first: 278 -> 252 ns for 13 bytes, 425 -> 368 ns for 120 (timeit).
+        key = int.from_bytes(mask, "little") * _REPEAT[n] & _LOW_BITS[n]
+    else:
+        key = int.from_bytes((mask * ((n >> 2) + 1))[:n], "little")
     return (int.from_bytes(data, "little") ^ key).to_bytes(n, "little")
+
+
+# For unmask: a 1 in the low bit of each 32-bit word that n bytes touch, and n bytes of 1s.
+_REPEAT = [sum(1 << (32 * i) for i in range((n + 3) >> 2)) for n in range(126)]
+_LOW_BITS = [(1 << (8 * n)) - 1 for n in range(126)]
 
 
 _utf8 = codecs.getincrementaldecoder("utf-8")
