@@ -177,11 +177,10 @@ class Exchange(BodyIntake):
         self.phase = PENDING
         self._status = _OK
         self._code = 200
-        # PERF: set here though None is the common value: end() reads it on every response,
-        # and an instance attribute is read faster than a class one (CPython 3.11).
+        # PERF: set here though None is the common value: end() reads them on every response,
+        # and an instance attribute is read faster than a class one (CPython 3.11; the two
+        # hook lists: 16 pipelined, -260 instructions a request).
         self._headers: Headers | None = None
-        # PERF: the hook lists too (end() reads both for every response; a class-level
-        # default is read through the type): 16 pipelined, -260 instructions a request.
         self._before_head = self._on_finish = None
         #: True when the connection closes after this answer.
         self.closing = False
@@ -624,9 +623,8 @@ class Exchange(BodyIntake):
         return self
 
     def abort(self) -> None:
-        """The connection is gone (or being cut) before this exchange finished: later writes
-        are dropped, a body reader gets :class:`ClientDisconnected`, and ``on_aborted`` runs
-        if the answer was not complete."""
+        """The connection is gone (or cut) before this exchange finished: later writes are
+        dropped, a body reader gets ClientDisconnected, ``on_aborted`` runs if unanswered."""
         if self.phase is ABORTED:
             return
         was_done = self.phase is DONE
@@ -640,9 +638,8 @@ class Exchange(BodyIntake):
                 self._conn.call_user(hook, self)
         _let_go(self)
 
-    # The async handler's driver (CorkedStep) reports here, inside its last cork scope.
     def step_done(self, exc: BaseException | None) -> None:
-        """The server's interface: the handler's coroutine ended (``exc`` if it failed)."""
+        """The handler's coroutine ended (``exc`` if it failed): its driver reports here."""
         self._conn.handler_finished(self, exc)
 
 
