@@ -5,6 +5,7 @@ as the general path does. Real sockets (httpx, raw sockets) against a raw ASGI a
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import socket
 from collections.abc import Iterator
@@ -49,6 +50,16 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await asyncio.gather(send({"type": "http.response.start", "status": 201,
                                    "headers": [(b"x-via", b"gather")]}))
         await asyncio.ensure_future(send({"type": "http.response.body", "body": b"hi"}))
+        return
+    if path == "/kept":
+        # what send returned, kept and awaited late, twice, or through wait_for and shield
+        started = send({"type": "http.response.start", "status": 200, "headers": []})
+        assert inspect.isawaitable(started)
+        await asyncio.sleep(0)  # a turn of the loop (the call moves to its worker task)
+        assert await started is None and await started is None
+        sent = send({"type": "http.response.body", "body": b"kept"})
+        await asyncio.wait_for(sent, 5)
+        await asyncio.shield(sent)
         return
     if path.startswith("/raise"):
         if path == "/raise-later":
@@ -128,6 +139,16 @@ def test_refused_headers_are_a_500_every_time(server: TestServer,
 def test_send_returns_an_awaitable_for_gather_and_ensure_future(server: TestServer) -> None:
     r = httpx.get(server.url + "/gathered")
     assert (r.status_code, r.text, r.headers["x-via"]) == (201, "hi", "gather")
+
+
+def test_what_send_returns_can_be_kept_and_awaited_again(server: TestServer) -> None:
+    # The finished awaitable is one object shared by every call: awaiting it again, late, or
+    # through wait_for/shield must neither fail nor answer twice.
+    with httpx.Client(base_url=server.url) as client:
+        for _ in range(2):
+            r = client.get("/kept")
+            assert (r.status_code, r.text) == (200, "kept")
+        assert client.get("/plain").text == "hello"  # the connection is still in step
 
 
 def test_scope_is_per_connection_and_per_request(server: TestServer) -> None:
