@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from corkweb.errors import ProtocolError
 from corkweb.wire import plain
 from corkweb.wire.limits import Limits
-from corkweb.wire.parser import RequestHead, RequestParser
+from corkweb.wire.parser import ParserSink, RequestHead, RequestParser
 
 FIELDS = ("method", "url", "path", "query", "version", "keep_alive", "headers",
           "content_length", "chunked", "expect_continue", "upgrade")
@@ -58,7 +58,7 @@ class EagerCounting(CountingParser):
     fast_pause_max = 0
 
 
-class Recorder:
+class Recorder(ParserSink):
     def __init__(self) -> None:
         self.events: list[Any] = []
 

@@ -8,10 +8,10 @@ import pytest
 
 from corkweb.errors import ProtocolError
 from corkweb.wire.limits import Limits
-from corkweb.wire.parser import RequestHead, RequestParser
+from corkweb.wire.parser import ParserSink, RequestHead, RequestParser
 
 
-class Sink:
+class Sink(ParserSink):
     def __init__(self) -> None:
         self.events: list[Any] = []
 
@@ -227,3 +227,20 @@ def test_reset_after_ignored_upgrade_parses_following_request() -> None:
     parser.reset()
     assert parser.feed(data[offset:]) is None
     assert [e[1].path for e in sink.events if e[0] == "head"] == ["/", "/next"]
+
+
+def test_head_classes_with_a_constructor_of_their_own_are_refused() -> None:
+    # The parser makes heads by calling their class with no arguments and then sets the fields:
+    # a class that needs arguments, or builds its object itself, would break that silently.
+    class WithInit(RequestHead):
+        def __init__(self, method: str) -> None:
+            self.method = method
+
+    class WithNew(RequestHead):
+        def __new__(cls) -> WithNew:
+            return super().__new__(cls)
+
+    for cls in (WithInit, WithNew):
+        with pytest.raises(TypeError, match="must not define __init__ or __new__"):
+            RequestParser(Sink(), Limits(), cls)
+    RequestParser(Sink(), Limits(), type("Plain", (RequestHead,), {}))  # fields only: fine

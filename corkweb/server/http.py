@@ -248,6 +248,40 @@ class HTTPConnection(CorkedProtocol):
             if len(queue) >= self.state.limits.max_pipeline:
                 self.pause_reading()
 
+    def on_whole_request(self, req: Any) -> None:
+        """A request without a body, its head complete: ``on_request`` and ``on_request_end``
+        in one call (the parser's fast path for plain heads)."""
+        state = self.state
+        if (self._current is not None or self._queue
+                or self._out_size >= state.limits.write_high_water):
+            self.on_request(req)  # it waits its turn
+            self.on_request_end()
+            return
+        # PERF: what on_request and on_request_end do for a request that is answered at once,
+        # in one call and without their tests for a body: 16 pipelined, 20.0k -> 19.1k
+        # instructions a request (in-process, callgrind).
+        res = state.response_class(self, req)
+        self._reading = self._current = res
+        self._activity = (self._activity + 1) & 255
+        self._phase = BUSY
+        try:
+            result = state.handler(res, req)
+        except Exception as exc:
+            self._handler_failed(exc, res)
+        else:
+            if result is not None and result.__class__ is not res.__class__ and (
+                result.__class__ is CoroutineType or isinstance(result, Coroutine)
+            ):
+                self._start_task(result, res)
+            elif res.phase is PENDING and not res.has_continuation():
+                self._unanswered(res, "returned")
+        self._reading = None
+        if self._current is None and not self._queue:
+            if state.draining:
+                self._idle()
+            else:
+                self._phase = IDLE  # from BUSY
+
     def on_body(self, piece: bytes) -> None:
         self._activity = (self._activity + 1) & 255
         res = self._reading

@@ -14,7 +14,7 @@ import h11
 
 from corkweb.errors import ProtocolError
 from corkweb.wire.limits import Limits
-from corkweb.wire.parser import RequestHead, RequestParser
+from corkweb.wire.parser import ParserSink, RequestHead, RequestParser
 
 Message = tuple[str, str, bytes]
 
@@ -37,7 +37,7 @@ class Outcome:
     detail: str = ""
 
 
-class _Sink:
+class _Sink(ParserSink):
     def __init__(self, out: Outcome) -> None:
         self.out = out
         self.head: RequestHead | None = None

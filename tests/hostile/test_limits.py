@@ -201,9 +201,9 @@ def test_pipelined_reads_that_begin_mid_head_are_not_refused() -> None:
     It used to add the whole read to the unfinished head before parsing: a 256 KiB read of
     pipelined requests that began in the middle of one was refused 431 (regression).
     """
-    from corkweb.wire.parser import RequestParser
+    from corkweb.wire.parser import ParserSink, RequestParser
 
-    class Sink:
+    class Sink(ParserSink):
         requests = 0
 
         def on_request(self, head) -> None:
