@@ -7,12 +7,8 @@ and are dispatched one by one as responses end. Everything the handlers of one r
 several pipelined responses included — leaves in one ``transport.write``, because
 ``data_received`` is itself a cork scope.
 
-Timeouts cost nothing per request. One timer per connection ticks every ``tick`` seconds (half
-the shortest timeout) and looks at what the connection is doing: the reading phase, how many
-requests it has seen, how many body chunks arrived. If the same phase lasted past its limit —
-idle keep-alive, an unfinished head (a total deadline, not reset by dripping bytes), a silent
-body — it acts. A request only bumps a counter and sets the phase; a timeout fires between its
-limit and its limit plus one tick. With no connections, nothing ticks: idle CPU is zero.
+Its timeouts are :class:`~corkweb.server.deadlines.ReadDeadlines`' (they cost nothing per
+request).
 """
 
 from __future__ import annotations
@@ -35,6 +31,7 @@ from ..wire.parser import RequestParser
 from ..wire.writer import error_response
 from . import hangup
 from .corker import NOTHING_QUEUED, CorkedProtocol, CorkedStep
+from .deadlines import ReadDeadlines
 from .exchange import PENDING, Exchange
 from .reading import BODY, BUSY, CAN_MOVE, HEAD, IDLE, ReadPhase
 from .state import EAGER_TASKS, ServerState
@@ -47,7 +44,7 @@ log = logging.getLogger("corkweb.error")
 
 
 
-class HTTPConnection(CorkedProtocol):
+class HTTPConnection(ReadDeadlines, CorkedProtocol):
     """asyncio protocol for one HTTP/1.1 connection."""
 
     __slots__ = (
@@ -222,20 +219,7 @@ class HTTPConnection(CorkedProtocol):
         if (self._current is None and not self._queue
                 and self._out_size < state.limits.write_high_water):
             self._current = res
-            # PERF: _dispatch inlined for the common case (one call less per request).
-            try:
-                result = state.handler(res, req)
-            except Exception as exc:
-                self._handler_failed(exc, res)
-                return
-            # PERF: most sync handlers return None or the response (``return res.end(...)``);
-            # skipping the ABC isinstance check for those saves 0.3 µs per request.
-            if result is not None and result.__class__ is not res.__class__ and (
-                result.__class__ is CoroutineType or isinstance(result, Coroutine)
-            ):
-                self._start_task(result, res)
-            elif res.phase is PENDING and not res.has_continuation():
-                self._unanswered(res, "returned")
+            self._dispatch(res, req)
         else:
             queue = self._queue
             if queue is None:
@@ -258,8 +242,8 @@ class HTTPConnection(CorkedProtocol):
             self.on_request_end()
             return
         # PERF: what on_request and on_request_end do for a request that is answered at once,
-        # in one call and without their tests for a body: 16 pipelined, 20.0k -> 19.1k
-        # instructions a request (in-process, callgrind).
+        # in one call, without their tests for a body, and with _dispatch inlined: 16
+        # pipelined, 20.0k -> 19.1k instructions a request (in-process, callgrind).
         res = state.response_class(self, req)
         self._reading = self._current = res
         self._activity = (self._activity + 1) & 255
@@ -317,7 +301,11 @@ class HTTPConnection(CorkedProtocol):
         except Exception as exc:
             self._handler_failed(exc, res)
             return
-        if result is not None and isinstance(result, Coroutine):
+        # PERF: most sync handlers return None or the response (``return res.end(...)``);
+        # skipping the ABC isinstance check for those saves 0.3 µs per request.
+        if result is not None and result.__class__ is not res.__class__ and (
+            result.__class__ is CoroutineType or isinstance(result, Coroutine)
+        ):
             self._start_task(result, res)
         elif res.phase is PENDING and not res.has_continuation():
             self._unanswered(res, "returned")
@@ -550,56 +538,6 @@ class HTTPConnection(CorkedProtocol):
             more = parser.feed(rest)
             if more is not None:
                 self._after_upgrade(rest, more)
-
-    # -- timeouts ---------------------------------------------------------------------------
-
-    def _on_tick(self) -> None:
-        """Called by the server's sweep every ``tick`` seconds (ServerState.watch)."""
-        if self._closed:
-            return
-        state = self.state
-        phase = self._phase
-        activity = self._activity
-        # The same phase of the same request, with no body bytes since the last tick: older.
-        if phase is self._seen_phase and activity == self._seen_activity:
-            self._ticks += 1
-        else:
-            self._ticks = 0
-            self._seen_phase = phase
-            self._seen_activity = activity
-        age = self._ticks * state.tick
-        limits = state.limits
-        if self._write_paused:
-            self._stalled += 1
-            # The first tick that sees the pause may come right after it began: the pause is
-            # known to have lasted (stalled - 1) ticks, so the client is never dropped early.
-            if (self._stalled - 1) * state.tick >= limits.send_timeout:
-                log.info("dropping %s: it read nothing for %.0f s", self.remote_address(),
-                         limits.send_timeout)
-                self.abort_transport()
-                return
-        else:
-            self._stalled = 0
-        if phase is IDLE:
-            if age >= limits.keepalive_timeout:
-                self.close_transport()  # keep-alive idle: close quietly
-                return
-        elif phase is HEAD or phase is BODY:
-            if age >= (limits.head_timeout if phase is HEAD else limits.body_timeout):
-                self._timed_out(phase)
-
-    def _timed_out(self, phase: ReadPhase) -> None:
-        what = "request head" if phase is HEAD else "request body"
-        log.info("timeout reading the %s from %s", what, self.remote_address())
-        prev = self.cork()
-        try:
-            self._protocol_error(ProtocolError(408, f"timed out reading the {what}"))
-        finally:
-            self.uncork(prev)
-        # If a handler still waits for the body that will not come, give it one keep-alive
-        # period to answer before the connection is closed regardless.
-        self._enter(IDLE)
-        self._ticks = 0
 
     # -- for the exchange (ExchangeConnection) -------------------------------------------------
 
