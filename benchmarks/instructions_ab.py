@@ -15,6 +15,8 @@ and the system-call wrappers; timers (the date line, the sweep) add a little noi
   python -m benchmarks.instructions_ab --app raw --workloads plaintext,json,pipelined
                                            # a hosted ASGI app (raw, starlette, fastapi)
   python -m benchmarks.instructions_ab --app raw --keep /tmp/cg   # dumps for callgrind_annotate
+  python -m benchmarks.instructions_ab --app fastapi --server uvicorn --workloads json
+                                           # the same app on uvicorn (httptools, uvloop)
 
 Needs valgrind (``apt-get install valgrind``).
 """
@@ -133,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app", default="native", choices=("native", *HOSTED),
                         help="native: corkweb handlers; else that app of "
                              "benchmarks/apps/asgi_apps.py hosted through --interface asgi")
+    parser.add_argument("--server", default="corkweb", choices=("corkweb", "uvicorn"),
+                        help="what serves a hosted app: corkweb, or uvicorn (httptools, "
+                             "uvloop, no access log) for the same count of a peer")
     parser.add_argument("--keep", help="a folder to keep the callgrind dumps in")
     parser.add_argument("--tree", default=os.path.dirname(os.path.dirname(os.path.abspath(
         __file__))), help="the checkout whose corkweb and benchmark app are served")
@@ -141,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(out, exist_ok=True)
     if args.app == "native":
         served = ["-m", "benchmarks.apps.corkweb_app", str(args.port)]
+    elif args.server == "uvicorn":
+        served = ["-m", "uvicorn", "--http", "httptools", "--loop", "uvloop", "--no-access-log",
+                  "--log-level", "warning", "--host", "127.0.0.1",
+                  "--port", str(args.port), f"benchmarks.apps.asgi_apps:{args.app}"]
     else:
         served = ["-m", "corkweb", "run", "--interface", "asgi", "--host", "127.0.0.1",
                   "--port", str(args.port), "--log-level", "warning",

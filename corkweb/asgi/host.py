@@ -165,7 +165,7 @@ class ASGIHandler:
         cycle.res = res
         cycle.req = req
         cycle.phase = START
-        cycle.reading = UNREAD if req.content_length or req.chunked else NO_BODY
+        cycle.reading = UNREAD if req.has_body else NO_BODY
         cycle.waiter = None
         # PERF: the scope built here rather than by scope() + _fill() (two calls: ~600
         # instructions per request, callgrind); keep the two in step.

@@ -163,7 +163,7 @@ class HTTPCycle:
         self.res = res
         self.req = req
         self.phase = START
-        self.reading = UNREAD if req.content_length or req.chunked else NO_BODY
+        self.reading = UNREAD if req.has_body else NO_BODY
         self.waiter: asyncio.Future[None] | None = None
         # status and headers are set by http.response.start, before anything reads them
         self.status: int
