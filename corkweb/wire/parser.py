@@ -240,17 +240,21 @@ class RequestParser:
             pos = 0
             guess = size if size <= MAX_LEN else 0
             last = b""  # the bytes of the head last found in the table (this read)
+            step = 0  # their length
             entry: PlainHead | None = None  # set whenever ``last`` is
             while True:
-                if last and data.startswith(last, pos):
+                if last and data[pos:pos + step] == last:
                     # PERF: the same head again, as pipelined requests often are: compared
-                    # in place instead of sliced, hashed and looked up (the entry is the one
-                    # already found): 16 pipelined, 21.1k -> 20.3k instructions a request.
-                    pos += len(last)
+                    # instead of hashed and looked up (the entry is the one already found):
+                    # 16 pipelined, 21.1k -> 20.3k instructions a request. A slice and ==, not
+                    # startswith(last, pos), whose argument parsing costs ~500 instructions
+                    # more: 19.1k -> 18.8k.
+                    pos += step
                 elif (entry := CACHE.get(
                         raw := data[pos:pos + guess] if guess else b"")) is not None \
                         and entry[0] is limits:
-                    pos += len(raw)  # shorter than the guess at the end of the read
+                    step = len(raw)  # shorter than the guess at the end of the read
+                    pos += step
                     last = raw
                 else:
                     found = read_plain(data, pos, limits)
