@@ -247,7 +247,7 @@ class RequestParser:
                     # PERF: the same head again, as pipelined requests often are: compared
                     # instead of hashed and looked up (the entry is the one already found):
                     # 16 pipelined, 21.1k -> 20.3k instructions a request. A slice and ==, not
-                    # startswith(last, pos), whose argument parsing costs ~500 instructions
+                    # startswith(last, pos), whose argument parsing costs ~300 instructions
                     # more: 19.1k -> 18.8k.
                     pos += step
                 elif (entry := CACHE.get(
