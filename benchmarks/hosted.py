@@ -2,6 +2,7 @@
 
     python -m benchmarks.hosted [--apps raw,starlette,fastapi] [--servers corkweb,uvicorn,granian]
                                 [--workloads plaintext,json,pipelined] [-d 5] [--repeat 3]
+                                [-o /tmp/hosted_out]
 
 Each (app, server, workload) gets a fresh server process pinned to CPU 0 (one worker, uvloop;
 uvicorn with httptools and no access log; Granian with one runtime thread) and wrk pinned to
@@ -9,11 +10,15 @@ CPU 1 (64 connections; ``pipelined`` sends 16 requests per write). The figure is
 server's user + system CPU time over the requests completed, as in ``python -m benchmarks``;
 medians of the repeats are printed with the ratios DESIGN.md §5 sets goals for. The server
 ``native`` (``--servers native,corkweb,...``) is the same two answers from corkweb handlers
-(``benchmarks/apps/corkweb_app.py``): what hosting costs on top of corkweb itself.
+(``benchmarks/apps/corkweb_app.py``): what hosting costs on top of corkweb itself; it runs
+in the raw app's rows only (the other apps' rows would repeat it). ``-o DIR`` also writes every
+figure (``hosted.json``: each repeat, the commit measured, the command) and the table
+(``hosted.md``) there.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import socket
@@ -98,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("-d", "--duration", type=float, default=5.0)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("-o", "--output", help="a folder for hosted.json and hosted.md")
     args = ap.parse_args(argv)
     if not wrk.available():
         print("wrk is needed: apt-get install wrk", file=sys.stderr)
@@ -114,16 +120,17 @@ def main(argv: list[str] | None = None) -> int:
         for app in apps:
             for workload in workloads:
                 for server in servers:
+                    if server == "native" and app != "raw":
+                        continue  # the same two native answers whatever the app: once is enough
                     us = measure(server, app, workload, args.duration, script)
                     figures.setdefault((app, workload, server), []).append(us)
                     print(f"{app:9} {workload:9} {server:8} {us:7.2f} µs/request", flush=True)
-    print("\nmedians (µs of server CPU per request) and ratios:")
-    header = f"| app | workload | {' | '.join(servers)} | ratios |"
-    print(header)
-    print("|" + "---|" * (header.count("|") - 1))
+    lines = [f"| app | workload | {' | '.join(servers)} | ratios |"]
+    lines.append("|" + "---|" * (lines[0].count("|") - 1))
     for app in apps:
         for workload in workloads:
-            med = {s: statistics.median(figures[(app, workload, s)]) for s in servers}
+            med = {s: statistics.median(figures[(app, workload, s)]) for s in servers
+                   if (app, workload, s) in figures}
             ratios = []
             if "corkweb" in med:
                 mine = figures[(app, workload, "corkweb")]
@@ -136,10 +143,26 @@ def main(argv: list[str] | None = None) -> int:
                                   else "")
                         ratios.append(f"{med['corkweb'] / med[peer]:.2f}×{spread} {peer}")
             cells = " | ".join(
+                "" if s not in med else
                 f"{med[s]:.2f}" + (f" ({min(figures[(app, workload, s)]):.2f}–"
                                    f"{max(figures[(app, workload, s)]):.2f})"
                                    if args.repeat > 1 else "") for s in servers)
-            print(f"| {app} | {workload} | {cells} | {', '.join(ratios)} |")
+            lines.append(f"| {app} | {workload} | {cells} | {', '.join(ratios)} |")
+    print("\nmedians (µs of server CPU per request) and ratios:")
+    print("\n".join(lines))
+    if args.output:
+        out = Path(args.output)
+        out.mkdir(parents=True, exist_ok=True)
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                                capture_output=True, text=True).stdout.strip()
+        record = {"command": ["python", "-m", "benchmarks.hosted", *(argv or sys.argv[1:])],
+                  "commit": commit, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                  "figures": [{"app": a, "workload": w, "server": s, "us_per_request": v}
+                              for (a, w, s), v in figures.items()]}
+        (out / "hosted.json").write_text(json.dumps(record, indent=1) + "\n")
+        (out / "hosted.md").write_text(
+            f"commit {commit}, {record['date']}\n\n" + "\n".join(lines) + "\n")
+        print(f"written to {out}")
     return 0
 
 
