@@ -230,6 +230,21 @@ def test_a_repeated_head_after_another_one_is_not_taken_for_it() -> None:
                          "/plaintext"]
 
 
+def test_reads_of_one_head_each() -> None:
+    # A read that is exactly one remembered keep-alive head takes the shortest way; one that
+    # closes the connection, or a different one after it, the loop's.
+    close = b"GET /bye HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
+    other = b"GET /u/1?q=2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+    known(PLAIN + other + close)
+    data = PLAIN + other + PLAIN + close
+    bounds = [len(PLAIN), len(PLAIN + other), len(PLAIN + other + PLAIN)]
+    events = same(data, bounds)  # equal to llhttp's, eager, from the table and pausing
+    heads = [(event[1]["path"], event[1]["keep_alive"]) for event in events
+             if event[0] == "head"]
+    assert heads == [("/plaintext", True), ("/u/1", True), ("/plaintext", True),
+                     ("/bye", False)]
+
+
 def test_a_field_section_seen_first_goes_to_llhttp() -> None:
     """A field section is checked by the regular expressions only from its second sight on:
     one never repeated (a unique cookie or trace id) costs llhttp's path, not both."""
@@ -390,8 +405,11 @@ def test_a_head_read_under_other_limits_is_read_again() -> None:
     plain.clear()
     for limits in (Limits(), Limits(max_headers=1), Limits(max_request_line=4),
                    Limits(max_head=8), Limits()):
-        fast = run(RequestParser, [data, data], limits)
-        assert fast == run(LlhttpOnly, [data, data], limits)
+        # Eager: the second read is remembered, the third comes from the table; each read
+        # is one head (the shortest way) or two (the loop).
+        for reads in ([data] * 3, [data * 2] * 3):
+            fast = run(Eager, reads, limits)
+            assert fast == run(LlhttpOnly, reads, limits)
 
 
 def test_connection_values() -> None:
