@@ -26,7 +26,7 @@ import httptools
 
 from ..errors import ProtocolError
 from .limits import Limits
-from .plain import CACHE, MAX_LEN, VALID_HOSTS, PlainHead, valid_host
+from .plain import CACHE, MAX_LEN, VALID_HOSTS, valid_host
 from .plain import read as read_plain
 
 __all__ = ["RequestHead", "RequestParser", "ParserSink"]
@@ -256,7 +256,6 @@ class RequestParser:
             guess = size if entry is not None else 0  # a miss is not looked up twice
             last = b""  # the bytes of the head last found in the table (this read)
             step = 0  # their length
-            entry: PlainHead | None = None  # set whenever ``last`` is
             while True:
                 if last and data[pos:pos + step] == last:
                     # PERF: the same head again, as pipelined requests often are: compared
