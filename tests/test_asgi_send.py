@@ -71,6 +71,21 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"later"})
         return
+    if path.startswith("/sized/"):
+        # header sets that differ only by their length, as Starlette's answers do; "/sized/"
+        # + "short" announces one byte too few, + "x" adds a refused header, + "Cap" spells
+        # the length header a second way
+        size = int(path.split("/")[2])
+        body = b"s" * size
+        headers = [(b"content-type", b"text/plain"),
+                   (b"content-length", b"%d" % (size - 1 if path.endswith("short") else size))]
+        if path.endswith("/x"):
+            headers.append((b"x-bad", b"a\nb"))
+        if path.endswith("/Cap"):
+            headers.insert(0, (b"Content-Length", b"%d" % size))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return
     headers = HEADS.get(path, [])
     if path == "/fresh":
         headers = [(b"content-type", b"text/plain"), (b"content-length", b"5")]
@@ -139,6 +154,24 @@ def test_refused_headers_are_a_500_every_time(server: TestServer,
 def test_send_returns_an_awaitable_for_gather_and_ensure_future(server: TestServer) -> None:
     r = httpx.get(server.url + "/gathered")
     assert (r.status_code, r.text, r.headers["x-via"]) == (201, "hi", "gather")
+
+
+def test_header_sets_differing_by_their_length_are_checked_alike(server: TestServer) -> None:
+    # More sizes than either head cache keeps (256), each answered with its own length; the
+    # check made once for the set still refuses a bad header whatever the length.
+    with httpx.Client(base_url=server.url) as client:
+        for size in [*range(1, 300), 5, 1, 299]:
+            r = client.get(f"/sized/{size}")
+            assert (r.status_code, r.headers["content-length"]) == (200, str(size))
+            assert r.text == "s" * size and r.headers["content-type"] == "text/plain"
+        for size in (3, 4, 3):
+            assert client.get(f"/sized/{size}/x").status_code == 500
+            r = client.get(f"/sized/{size}/Cap")  # two spellings of one length: accepted
+            assert (r.status_code, r.text) == (200, "s" * size)
+        # a length one byte short of the body: refused before anything is written, per size
+        for size in (7, 8, 7):
+            r = client.get(f"/sized/{size}/short")
+            assert r.status_code == 500 and "s" not in r.text
 
 
 def test_what_send_returns_can_be_kept_and_awaited_again(server: TestServer) -> None:
