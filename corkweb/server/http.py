@@ -41,9 +41,6 @@ __all__ = ["HTTPConnection"]
 log = logging.getLogger("corkweb.error")
 
 
-
-
-
 class HTTPConnection(ReadDeadlines, CorkedProtocol):
     """asyncio protocol for one HTTP/1.1 connection."""
 
