@@ -238,7 +238,7 @@ class RequestParser:
             # (A read longer than any remembered head is not hashed: that costs ~1.5
             # instructions a byte.)
             entry = CACHE.get(data) if size <= MAX_LEN else None
-            if entry is not None and entry[0] is limits and entry[6]:
+            if entry is not None and entry[0] is limits and entry[6]:  # [6]: keep-alive
                 # PERF: the read is one keep-alive plain head seen before, the common case:
                 # the loop below without its set-up: plaintext 26.2k -> 24.9k instructions a
                 # request (in-process, callgrind).
