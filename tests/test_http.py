@@ -166,6 +166,45 @@ def test_end_connection_closes(server) -> None:
     assert parse_responses(data)[0].body == b"bye"
 
 
+def test_requests_pipelined_after_a_closing_answer_are_not_run(serve) -> None:
+    # RFC 9112 §9.6: after an answer with "connection: close" the server must not process the
+    # requests that came after it on the connection; their handlers never run.
+    app = App(templates=None)
+    ran: list[str] = []
+
+    @app.get("/close")
+    def close(res, req):
+        ran.append("close")
+        res.end("bye", end_connection=True)
+
+    @app.post("/delete")
+    def delete(res, req):
+        ran.append("delete")
+        res.end("deleted")
+
+    @app.get("/slow-close")
+    async def slow_close(res, req):
+        await asyncio.sleep(0.05)
+        ran.append("slow-close")
+        res.end("bye", end_connection=True)
+
+    srv = serve(app)
+    first = b"GET /close HTTP/1.1\r\nHost: a\r\n\r\n"
+    later = b"POST /delete HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n"
+    plain = b"GET /close HTTP/1.1\r\nHost: a\r\n\r\nGET /close HTTP/1.1\r\nHost: a\r\n\r\n"
+    for _ in range(3):  # the first time through llhttp, then from the plain-head table
+        ran.clear()
+        rs = parse_responses(raw_exchange(srv.port, first + later + later))
+        assert [r.body for r in rs] == [b"bye"] and ran == ["close"]
+        ran.clear()
+        rs = parse_responses(raw_exchange(srv.port, plain))
+        assert [r.body for r in rs] == [b"bye"] and ran == ["close"]
+    ran.clear()
+    slow = b"GET /slow-close HTTP/1.1\r\nHost: a\r\n\r\n"
+    rs = parse_responses(raw_exchange(srv.port, slow + later))
+    assert [r.body for r in rs] == [b"bye"] and ran == ["slow-close"]
+
+
 def test_pipelining_in_order_with_async_in_the_middle(server) -> None:
     reqs = (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
             b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n"

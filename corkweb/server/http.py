@@ -200,6 +200,11 @@ class HTTPConnection(ReadDeadlines, CorkedProtocol):
     # -- parser sink ------------------------------------------------------------------------
 
     def on_request(self, req: Any) -> None:
+        if self._closed:
+            # An answer said "connection: close" (or the connection was cut) while later
+            # requests were read with it: they are not processed (RFC 9112 §9.6), since the
+            # client, told they go unanswered, may well send them again elsewhere.
+            return
         state = self.state
         res = state.response_class(self, req)
         self._reading = res
@@ -233,9 +238,9 @@ class HTTPConnection(ReadDeadlines, CorkedProtocol):
         """A request without a body, its head complete: ``on_request`` and ``on_request_end``
         in one call (the parser's fast path for plain heads)."""
         state = self.state
-        if (self._current is not None or self._queue
+        if (self._current is not None or self._queue or self._closed
                 or self._out_size >= state.limits.write_high_water):
-            self.on_request(req)  # it waits its turn
+            self.on_request(req)  # it waits its turn, or is dropped
             self.on_request_end()
             return
         # PERF: what on_request and on_request_end do for a request that is answered at once,
