@@ -56,6 +56,11 @@ _HOST, _CL, _TE = b"host", b"content-length", b"transfer-encoding"
 _EXPECT, _UPGRADE, _CONNECTION = b"expect", b"upgrade", b"connection"
 _WATCHED = frozenset((_HOST, _CL, _TE, _EXPECT, _UPGRADE, _CONNECTION))
 
+# PERF: the head table's lookup bound once (the table is only ever cleared in place): 3.11
+# reads ``CACHE.get`` of an imported name as an attribute that makes a bound method per call;
+# plaintext 25.4k -> 24.9k, JSON 26.6k -> 26.3k instructions a request (instructions_ab).
+_cache_get = CACHE.get
+
 
 class RequestHead:
     """What the wire knows of a request once its head is parsed.
@@ -237,7 +242,7 @@ class RequestParser:
             size = len(data)
             # (A read longer than any remembered head is not hashed: that costs ~1.5
             # instructions a byte.)
-            entry = CACHE.get(data) if size <= MAX_LEN else None
+            entry = _cache_get(data) if size <= MAX_LEN else None
             if entry is not None and entry[0] is limits and entry[6]:  # [6]: keep-alive
                 # PERF: the read is one keep-alive plain head seen before, the common case:
                 # the loop below without its set-up: plaintext 26.2k -> 24.9k instructions a
@@ -264,7 +269,7 @@ class RequestParser:
                     # startswith(last, pos), whose argument parsing costs ~300 instructions
                     # more: 19.1k -> 18.8k.
                     pos += step
-                elif (entry := CACHE.get(
+                elif (entry := _cache_get(
                         raw := data[pos:pos + guess] if guess else b"")) is not None \
                         and entry[0] is limits:
                     step = len(raw)  # shorter than the guess at the end of the read
