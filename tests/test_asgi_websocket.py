@@ -148,3 +148,41 @@ def test_app_errors(raw_server: TestServer, caplog: pytest.LogCaptureFixture) ->
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1000
+
+
+def test_http_and_websocket_scopes_agree_on_what_the_request_says() -> None:
+    # The HTTP scope is built inline on the request path and the WebSocket one by the host's
+    # scope(): the keys that come from the request itself must be the same in both.
+    seen: dict[str, dict[str, Any]] = {}
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await receive()
+            scope["state"]["greeting"] = "hi"
+            await send({"type": "lifespan.startup.complete"})
+            await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        seen[scope["type"]] = scope
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+            return
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close"})
+
+    target = "/a%20b/c?x=1&y=%C3%A9"
+    with TestServer(HostedApp(app, root_path="/base", lifespan="on")) as srv:
+        assert httpx.get(srv.url + target, headers={"x-probe": "1"}).text == "ok"
+        with connect(srv.ws_url + target, additional_headers={"x-probe": "1"}) as ws:
+            with pytest.raises(ConnectionClosed):
+                ws.recv()
+    http, websocket = seen["http"], seen["websocket"]
+    for key in ("path", "raw_path", "query_string", "root_path", "http_version", "state",
+                "server"):
+        assert http[key] == websocket[key], key
+    assert http["path"] == "/base/a b/c" and http["raw_path"] == b"/base/a%20b/c"
+    assert http["query_string"] == b"x=1&y=%C3%A9" and http["state"] == {"greeting": "hi"}
+    for scope in (http, websocket):
+        assert (b"x-probe", b"1") in scope["headers"]
