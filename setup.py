@@ -1,13 +1,18 @@
-"""Build hook: ship the top-level cookiecutter/ scaffold inside the wheel for `corkweb new`.
+"""Build hooks: the optional C core, and the top-level cookiecutter/ scaffold in the wheel.
 
-Everything else about the build is in pyproject.toml. The scaffold lives at the repository's top
+The C core (corkweb/server/_speedups.c) is built when a compiler is at hand; a build that
+fails leaves the pure-Python classes in charge (corkweb/server/speedups.py), with a warning in
+pip's output. CORKWEB_PURE_PYTHON=1 at build time skips it. Everything else about the build
+is in pyproject.toml. The scaffold lives at the repository's top
 (DESIGN.md §3); wheels carry a copy as ``corkweb/project_template/`` (see corkweb/scaffold.py).
 """
 
 import shutil
 from pathlib import Path
 
-from setuptools import setup
+import os
+
+from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
 
@@ -21,4 +26,7 @@ class BuildPyWithScaffold(build_py):
                             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
-setup(cmdclass={"build_py": BuildPyWithScaffold})
+ext_modules = [] if os.environ.get("CORKWEB_PURE_PYTHON") else [
+    Extension("corkweb.server._speedups", ["corkweb/server/_speedups.c"], optional=True),
+]
+setup(cmdclass={"build_py": BuildPyWithScaffold}, ext_modules=ext_modules)
