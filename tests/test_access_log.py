@@ -100,6 +100,33 @@ def test_one_line_per_response_in_order_with_status_bytes_and_duration(caplog) -
     assert second[9] == "-"
 
 
+def test_repeated_plain_heads_are_each_logged(caplog) -> None:
+    # A head seen before is read from the parser's table and handed over as one whole request
+    # (on_whole_request, which does on_request's work in line): the access log must still see,
+    # time and log every one, on one read and across reads.
+    caplog.set_level(logging.INFO, logger="corkweb.access")
+    head = b"GET /missing HTTP/1.1\r\nhost: a\r\n\r\n"
+
+    async def run() -> None:
+        server = Server(handler, protocol_class=access_log_protocol("{path} {status}"))
+        port = (await server.start("127.0.0.1", 0))[0][1]
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            received = b""
+            for count in (1, 1, 3, 1, 2):
+                writer.write(head * count)
+                want = received.count(b"HTTP/1.1 404") + count
+                while received.count(b"HTTP/1.1 404") < want or not received.endswith(b"no"):
+                    received += await asyncio.wait_for(reader.read(65536), 5)
+            writer.close()
+        finally:
+            await server.shutdown(1.0)
+
+    asyncio.run(run())
+    lines = [r.getMessage() for r in caplog.records if r.name == "corkweb.access"]
+    assert lines == ["/missing 404"] * 8
+
+
 def test_control_characters_cannot_forge_lines(caplog) -> None:
     caplog.set_level(logging.INFO, logger="corkweb.access")
     # Header values may carry HTAB and obs-text (RFC 9110 §5.5); neither reaches the log raw.

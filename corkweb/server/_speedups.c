@@ -28,20 +28,18 @@ typedef struct {
     PyObject *on_finish;    /* _on_finish */
     PyObject *closing;
     PyObject *body_done;
+    PyObject *defer_done;
 } ExchangeBase;
 
 /* Set by configure(); end() takes its fast path only once they are. */
 static PyObject *PENDING, *DONE, *STATUS_200, *TEXT_LINE, *JSON_LINE;
 static PyObject *S_HAS_BODY, *S_KEEP_ALIVE, *S_VERSION, *S_METHOD, *S_DRAINING, *S_STATE,
     *S_DATE, *S_OPTIONS, *S_JSON_DUMPS, *S_WRITE, *S_RESPONSE_DONE, *S_FINISHED,
-    *S_END_GENERAL, *S_11, *S_HEAD, *EMPTY;
+    *S_END_GENERAL, *EMPTY;
 
 static PyObject *
-exchange_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+exchange_alloc(PyTypeObject *type, PyObject *conn, PyObject *req)
 {
-    PyObject *conn, *req;
-    if (!PyArg_UnpackTuple(args, "Exchange", 2, 2, &conn, &req))
-        return NULL;
     if (PENDING == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "corkweb.server._speedups is not configured");
         return NULL;
@@ -66,7 +64,34 @@ exchange_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->on_finish = Py_NewRef(Py_None);
     self->closing = Py_NewRef(Py_False);
     self->body_done = Py_NewRef(truth ? Py_False : Py_True);
+    self->defer_done = Py_NewRef(Py_False);
     return (PyObject *)self;
+}
+
+static PyObject *
+exchange_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *conn, *req;
+    if (!PyArg_UnpackTuple(args, "Exchange", 2, 2, &conn, &req))
+        return NULL;
+    return exchange_alloc(type, conn, req);
+}
+
+static int exchange_init(PyObject *self, PyObject *args, PyObject *kwds);
+
+/* ExchangeBase.make(conn, req), a class method: what calling the class does, without the
+ * generic type call (its argument tuple, and __init__), for a class whose __new__ and
+ * __init__ are this type's; any other class is called as usual. */
+static PyObject *
+exchange_make(PyTypeObject *cls, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "make() takes 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (cls->tp_new != exchange_new || cls->tp_init != exchange_init)
+        return PyObject_Vectorcall((PyObject *)cls, args, nargs, NULL);
+    return exchange_alloc(cls, args[0], args[1]);
 }
 
 /* The fields are set by __new__; __init__ accepts the same arguments, so that a subclass's
@@ -90,6 +115,7 @@ exchange_traverse(ExchangeBase *self, visitproc visit, void *arg)
     Py_VISIT(self->on_finish);
     Py_VISIT(self->closing);
     Py_VISIT(self->body_done);
+    Py_VISIT(self->defer_done);
     return 0;
 }
 
@@ -106,6 +132,7 @@ exchange_clear(ExchangeBase *self)
     Py_CLEAR(self->on_finish);
     Py_CLEAR(self->closing);
     Py_CLEAR(self->body_done);
+    Py_CLEAR(self->defer_done);
     return 0;
 }
 
@@ -120,13 +147,16 @@ exchange_dealloc(ExchangeBase *self)
     tp->tp_free((PyObject *)self);
 }
 
-/* 1 when `obj` is the str `want` (identity first: the parser hands out shared constants). */
+/* 1 when `obj` is a str whose text is the ASCII `want` of `size` characters (the parser's
+ * strings are compact ASCII: their bytes are compared without a call). */
 static int
-is_str(PyObject *obj, PyObject *want)
+is_ascii(PyObject *obj, const char *want, Py_ssize_t size)
 {
-    if (obj == want)
-        return 1;
-    return PyUnicode_CheckExact(obj) && PyUnicode_Compare(obj, want) == 0;
+    if (!PyUnicode_CheckExact(obj) || PyUnicode_GET_LENGTH(obj) != size)
+        return 0;
+    if (PyUnicode_IS_COMPACT_ASCII(obj))
+        return memcmp(PyUnicode_DATA(obj), want, size) == 0;
+    return PyUnicode_CompareWithASCIIString(obj, want) == 0;
 }
 
 static PyObject *
@@ -195,14 +225,14 @@ common_request(ExchangeBase *self)
     v = PyObject_GetAttr(req, S_VERSION);
     if (v == NULL)
         return -1;
-    ok = is_str(v, S_11);
+    ok = is_ascii(v, "1.1", 3);
     Py_DECREF(v);
     if (!ok)
         return 0;
     v = PyObject_GetAttr(req, S_METHOD);
     if (v == NULL)
         return -1;
-    ok = !is_str(v, S_HEAD);
+    ok = !is_ascii(v, "HEAD", 4);
     Py_DECREF(v);
     if (!ok)
         return 0;
@@ -493,10 +523,12 @@ exchange_end(ExchangeBase *self, PyObject *const *args, Py_ssize_t nargs, PyObje
             return NULL;
         Py_DECREF(r);
     }
-    r = call_method1(conn, S_RESPONSE_DONE, (PyObject *)self);
-    if (r == NULL)
-        return NULL;
-    Py_DECREF(r);
+    if (self->defer_done != Py_True) {
+        r = call_method1(conn, S_RESPONSE_DONE, (PyObject *)self);
+        if (r == NULL)
+            return NULL;
+        Py_DECREF(r);
+    }
     if (self->on_finish != Py_None) {
         PyObject *a[1] = {(PyObject *)self};
         r = PyObject_VectorcallMethod(S_FINISHED, a, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
@@ -522,11 +554,16 @@ static PyMemberDef exchange_members[] = {
     MEMBER("_on_finish", on_finish, NULL),
     MEMBER("closing", closing, "True when the connection closes after this answer."),
     MEMBER("body_done", body_done, "True once the request body has been read to its end."),
+    MEMBER("defer_done", defer_done,
+           "True while the connection that dispatched this exchange calls response_done "
+           "itself once the handler returns (end() then leaves it to the connection)."),
     {NULL}
 };
 
 static PyMethodDef exchange_methods[] = {
     {"end", (PyCFunction)(void (*)(void))exchange_end, METH_FASTCALL | METH_KEYWORDS, end_doc},
+    {"make", (PyCFunction)(void (*)(void))exchange_make, METH_FASTCALL | METH_CLASS,
+     "make(conn, req)\n--\n\nA new exchange of this class: ``cls(conn, req)``, faster."},
     {NULL}
 };
 
@@ -602,8 +639,6 @@ PyInit__speedups(void)
     INTERN(S_RESPONSE_DONE, "response_done");
     INTERN(S_FINISHED, "_finished");
     INTERN(S_END_GENERAL, "_end_general");
-    INTERN(S_11, "1.1");
-    INTERN(S_HEAD, "HEAD");
     if ((EMPTY = PyBytes_FromStringAndSize("", 0)) == NULL)
         return NULL;
     INTERN(S_CURRENT, "current");

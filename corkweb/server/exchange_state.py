@@ -63,6 +63,7 @@ class _PyExchangeBase:
     _on_finish: list[Callable[[Any], Any]] | None
     closing: bool
     body_done: bool
+    defer_done: bool
 
     def __init__(self, conn: ExchangeConnection, req: RequestHead) -> None:
         self._conn = conn
@@ -79,6 +80,9 @@ class _PyExchangeBase:
         #: True when the connection closes after this answer.
         self.closing = False
         self.body_done = not req.has_body
+        #: True while the connection that dispatched this exchange calls ``response_done``
+        #: itself once the handler returns (``end`` then leaves it to the connection).
+        self.defer_done = False
 
 
 # PERF: with the C core (server/speedups.py), the exchange's fields and end()'s common case
@@ -90,3 +94,15 @@ else:
     ExchangeBase = _PyExchangeBase if core is None else core.ExchangeBase
 if core is not None:
     core.configure_exchange(PENDING, DONE, STATUS_200, TEXT_LINE, JSON_LINE)
+
+
+def exchange_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
+    """What makes an exchange of ``cls`` from ``(conn, req)``: ``cls`` itself, or with the C core
+    ``cls.make``, which does the same without the generic type call.
+
+    PERF: 16 pipelined, 14.6k -> 14.2k instructions a request (in-process, callgrind).
+    """
+    if core is not None and issubclass(cls, core.ExchangeBase):
+        make: Callable[[Any, Any], Any] = cls.make
+        return make
+    return cls

@@ -32,7 +32,8 @@ class ServerState:
 
     __slots__ = (
         "loop", "clock", "corker", "handler", "error_handler", "options", "limits", "connections",
-        "draining", "request_class", "response_class", "upgrade_handler", "on_empty", "tick",
+        "draining", "request_class", "response_class", "new_response", "upgrade_handler",
+        "on_empty", "tick",
         "date", "_clock", "ticking", "_sweeper",
     )
 
@@ -51,6 +52,7 @@ class ServerState:
     ) -> None:
         from ..wire.parser import RequestHead
         from .exchange import Exchange, ExchangeOptions
+        from .exchange_state import exchange_factory
 
         self.loop = loop
         #: What the timeouts are timed with: ``call_later(delay, fn)`` (and ``time()``). The
@@ -68,6 +70,8 @@ class ServerState:
         #: ``corkweb.Request`` and ``corkweb.Response``); the server's own by default.
         self.request_class = request_class or RequestHead
         self.response_class = response_class or Exchange
+        #: ``new_response(conn, req)``: a new ``response_class`` (see ``exchange_factory``).
+        self.new_response = exchange_factory(self.response_class)
         #: Called as ``upgrade_handler(conn, res, data)`` when a handler accepted an upgrade.
         self.upgrade_handler = upgrade_handler
         self.connections: set[Any] = set()
