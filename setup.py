@@ -1,10 +1,9 @@
 """Build hooks: the optional C core, and the top-level cookiecutter/ scaffold in the wheel.
 
-The C core (corkweb/server/_speedups.c) is built when a compiler is at hand; a build that
-fails leaves the pure-Python classes in charge (corkweb/server/speedups.py), with a warning in
-pip's output. CORKWEB_PURE_PYTHON=1 at build time skips it. Everything else about the build
-is in pyproject.toml. The scaffold lives at the repository's top
-(DESIGN.md §3); wheels carry a copy as ``corkweb/project_template/`` (see corkweb/scaffold.py).
+The C core (corkweb/wire/_speedups.c, corkweb/server/_speedups.c) is built when a compiler is
+at hand; a build that fails leaves the pure-Python classes in charge (corkweb/wire/speedups.py),
+with a warning in pip's output. CORKWEB_PURE_PYTHON=1 at build time skips it. Everything else
+about the build is in pyproject.toml. The scaffold lives at the repository's top (DESIGN.md §3); wheels carry a copy as ``corkweb/project_template/`` (see corkweb/scaffold.py).
 """
 
 import shutil
@@ -27,6 +26,9 @@ class BuildPyWithScaffold(build_py):
 
 
 ext_modules = [] if os.environ.get("CORKWEB_PURE_PYTHON") else [
-    Extension("corkweb.server._speedups", ["corkweb/server/_speedups.c"], optional=True),
+    Extension("corkweb.wire._speedups", ["corkweb/wire/_speedups.c"],
+              depends=["corkweb/wire/_head.h"], optional=True),
+    Extension("corkweb.server._speedups", ["corkweb/server/_speedups.c"],
+              depends=["corkweb/wire/_head.h"], optional=True),
 ]
 setup(cmdclass={"build_py": BuildPyWithScaffold}, ext_modules=ext_modules)

@@ -16,6 +16,8 @@
 #include <Python.h>
 #include <structmember.h>
 
+#include "../wire/_head.h"
+
 typedef struct {
     PyObject_HEAD
     PyObject *conn;         /* _conn */
@@ -33,9 +35,24 @@ typedef struct {
 
 /* Set by configure(); end() takes its fast path only once they are. */
 static PyObject *PENDING, *DONE, *STATUS_200, *TEXT_LINE, *JSON_LINE;
+/* corkweb.wire._speedups.HeadBase when it is built: its fields are read at their offsets. */
+static PyTypeObject *HEAD_TYPE;
 static PyObject *S_HAS_BODY, *S_KEEP_ALIVE, *S_VERSION, *S_METHOD, *S_DRAINING, *S_STATE,
     *S_DATE, *S_OPTIONS, *S_JSON_DUMPS, *S_WRITE, *S_RESPONSE_DONE, *S_FINISHED,
     *S_END_GENERAL, *EMPTY;
+
+/* A field of the request head `req` (a new reference): read at its offset when `req` is a
+ * HeadBase, else (or when it was deleted) by attribute lookup. */
+static PyObject *
+head_field(PyObject *req, size_t offset, PyObject *name)
+{
+    if (HEAD_TYPE != NULL && PyObject_TypeCheck(req, HEAD_TYPE)) {
+        PyObject *value = *(PyObject **)((char *)req + offset);
+        if (value != NULL)
+            return Py_NewRef(value);
+    }
+    return PyObject_GetAttr(req, name);
+}
 
 static PyObject *
 exchange_alloc(PyTypeObject *type, PyObject *conn, PyObject *req)
@@ -44,7 +61,7 @@ exchange_alloc(PyTypeObject *type, PyObject *conn, PyObject *req)
         PyErr_SetString(PyExc_RuntimeError, "corkweb.server._speedups is not configured");
         return NULL;
     }
-    PyObject *has_body = PyObject_GetAttr(req, S_HAS_BODY);
+    PyObject *has_body = head_field(req, offsetof(HeadBase, has_body), S_HAS_BODY);
     if (has_body == NULL)
         return NULL;
     int truth = PyObject_IsTrue(has_body);
@@ -215,21 +232,21 @@ common_request(ExchangeBase *self)
 {
     PyObject *req = self->request, *v;
     int ok;
-    v = PyObject_GetAttr(req, S_KEEP_ALIVE);
+    v = head_field(req, offsetof(HeadBase, keep_alive), S_KEEP_ALIVE);
     if (v == NULL)
         return -1;
     ok = v == Py_True;
     Py_DECREF(v);
     if (!ok)
         return 0;
-    v = PyObject_GetAttr(req, S_VERSION);
+    v = head_field(req, offsetof(HeadBase, version), S_VERSION);
     if (v == NULL)
         return -1;
     ok = is_ascii(v, "1.1", 3);
     Py_DECREF(v);
     if (!ok)
         return 0;
-    v = PyObject_GetAttr(req, S_METHOD);
+    v = head_field(req, offsetof(HeadBase, method), S_METHOD);
     if (v == NULL)
         return -1;
     ok = !is_ascii(v, "HEAD", 4);
@@ -585,9 +602,18 @@ static PyTypeObject ExchangeBaseType = {
 static PyObject *
 configure(PyObject *module, PyObject *args)
 {
-    PyObject *pending, *done, *status_200, *text_line, *json_line;
-    if (!PyArg_ParseTuple(args, "OOSSS", &pending, &done, &status_200, &text_line, &json_line))
+    PyObject *pending, *done, *status_200, *text_line, *json_line, *head_type;
+    if (!PyArg_ParseTuple(args, "OOSSSO", &pending, &done, &status_200, &text_line, &json_line,
+                          &head_type))
         return NULL;
+    if (head_type != Py_None) {
+        if (!PyType_Check(head_type)
+                || ((PyTypeObject *)head_type)->tp_basicsize != sizeof(HeadBase)) {
+            PyErr_SetString(PyExc_TypeError, "head_type must be corkweb.wire._speedups.HeadBase");
+            return NULL;
+        }
+        Py_XSETREF(HEAD_TYPE, (PyTypeObject *)Py_NewRef(head_type));
+    }
     Py_XSETREF(PENDING, Py_NewRef(pending));
     Py_XSETREF(DONE, Py_NewRef(done));
     Py_XSETREF(STATUS_200, Py_NewRef(status_200));
@@ -605,8 +631,8 @@ configure_queue(PyObject *module, PyObject *nothing_queued)
 
 static PyMethodDef module_methods[] = {
     {"configure_exchange", configure, METH_VARARGS,
-     "configure_exchange(pending, done, status_200, text_line, json_line): the constants\n"
-     "end() uses (exchange.py's)."},
+     "configure_exchange(pending, done, status_200, text_line, json_line, head_type): the\n"
+     "constants end() uses (exchange.py's), and HeadBase or None."},
     {"configure_queue", configure_queue, METH_O,
      "configure_queue(nothing_queued): what an empty output queue holds (corker.py's)."},
     {NULL}

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..wire.headers import Headers
 from ..wire.parser import RequestHead
+from ..wire.speedups import core as wire_core
 from ..wire.writer import status_line
 from .speedups import core
 
@@ -93,7 +94,8 @@ if TYPE_CHECKING:
 else:
     ExchangeBase = _PyExchangeBase if core is None else core.ExchangeBase
 if core is not None:
-    core.configure_exchange(PENDING, DONE, STATUS_200, TEXT_LINE, JSON_LINE)
+    core.configure_exchange(PENDING, DONE, STATUS_200, TEXT_LINE, JSON_LINE,
+                            None if wire_core is None else wire_core.HeadBase)
 
 
 def exchange_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
