@@ -282,6 +282,7 @@ typedef struct {
     PyObject *out_size;
     PyObject *dirty;
     PyObject *closed;
+    PyObject *state;  /* the server's ServerState (end() reads its date line) */
 } CorkBase;
 
 static PyObject *NOTHING_QUEUED, *S_CURRENT, *S_MARK_DIRTY;
@@ -295,6 +296,7 @@ cork_traverse(CorkBase *self, visitproc visit, void *arg)
     Py_VISIT(self->out_size);
     Py_VISIT(self->dirty);
     Py_VISIT(self->closed);
+    Py_VISIT(self->state);
     return 0;
 }
 
@@ -306,6 +308,7 @@ cork_clear(CorkBase *self)
     Py_CLEAR(self->out_size);
     Py_CLEAR(self->dirty);
     Py_CLEAR(self->closed);
+    Py_CLEAR(self->state);
     return 0;
 }
 
@@ -394,6 +397,7 @@ static PyMemberDef cork_members[] = {
     CORK_MEMBER("_out_size", out_size),
     CORK_MEMBER("_dirty", dirty),
     CORK_MEMBER("_closed", closed),
+    CORK_MEMBER("state", state),
     {NULL}
 };
 
@@ -470,8 +474,10 @@ exchange_end(ExchangeBase *self, PyObject *const *args, Py_ssize_t nargs, PyObje
     if (!common)
         return end_general((PyObject *)self, message, end_connection);
     PyObject *conn = self->conn;
-    PyObject *state = PyObject_GetAttr(conn, S_STATE);
-    if (state == NULL)
+    PyObject *state;
+    if (PyObject_TypeCheck(conn, &CorkBaseType) && ((CorkBase *)conn)->state != NULL)
+        state = Py_NewRef(((CorkBase *)conn)->state);
+    else if ((state = PyObject_GetAttr(conn, S_STATE)) == NULL)
         return NULL;
     PyObject *date = PyObject_GetAttr(state, S_DATE);
     Py_DECREF(state);

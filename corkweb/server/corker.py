@@ -61,8 +61,10 @@ class Corker:
 class _PyCorkBase:
     """A corked connection's output queue (the pure-Python twin of ``_speedups.CorkBase``)."""
 
-    __slots__ = ("_corker", "_out", "_out_size", "_dirty", "_closed")
+    __slots__ = ("_corker", "_out", "_out_size", "_dirty", "_closed", "state")
 
+    #: The state shared by the server's connections (``server/state.py``).
+    state: Any
     _corker: Corker
     _out: list[bytes] | tuple[()]
     _out_size: int

@@ -45,11 +45,12 @@ class HTTPConnection(ReadDeadlines, CorkedProtocol):
     """asyncio protocol for one HTTP/1.1 connection."""
 
     __slots__ = (
-        "state", "loop", "options", "_parser", "_current", "_reading", "_queue", "_phase",
+        "loop", "options", "_parser", "_current", "_reading", "_queue", "_phase",
         "_read_paused", "_final_error", "_close_after", "_dispatching",
         "_writable_check", "_activity", "_seen_phase", "_seen_activity", "_ticks",
         "_stalled", "draining", "_held_upgrade",
     )
+    state: ServerState  # a slot of CorkedProtocol's
     # PERF: the handler, the response class and the write high-water mark are read from the
     # shared state (one attribute load more each per request, ~30 instructions in all)
     # rather than copied into three slots: 32 bytes less per connection (its object drops

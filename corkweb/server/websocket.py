@@ -115,11 +115,12 @@ class WebSocketConnection(CorkedProtocol):
     """asyncio protocol of one open WebSocket."""
 
     __slots__ = (
-        "state", "loop", "route", "ws", "protocol", "_parser", "_deflate", "_phase",
+        "loop", "route", "ws", "protocol", "_parser", "_deflate", "_phase",
         "_on_message", "_max_backpressure", "_timer", "_reads", "_seen_reads", "_idle_ticks",
         "_close_timer", "_close_called", "_tasks", "_read_paused", "_backpressured",
         "_client_address", "_lifetime_timer",
     )
+    state: ServerState  # a slot of CorkedProtocol's
 
     def __init__(self, state: ServerState, info: UpgradeTarget) -> None:
         super().__init__(state.corker)
