@@ -263,8 +263,9 @@ class HTTPConnection(ReadDeadlines, CorkedProtocol):
                 self.response_done(res)
             self._handler_failed(exc, res)
         else:
-            res.defer_done = False
-            if res.phase is DONE and self._current is res:
+            if res.phase is not DONE:
+                res.defer_done = False  # (a DONE exchange never calls response_done again)
+            elif self._current is res:
                 # response_done, in line (but its last case: this request is still being read)
                 self._current = None
                 if res.closing:

@@ -120,6 +120,26 @@ make_head(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return (PyObject *)self;
 }
 
+/* same_at(data, pos, head): whether the bytes `head` come next in `data` at `pos` (the
+ * parser's test for a run of equal pipelined heads, without slicing a copy to compare). */
+static PyObject *
+same_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyBytes_Check(args[0]) || !PyLong_CheckExact(args[1])
+            || !PyBytes_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "same_at(data: bytes, pos: int, head: bytes)");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    if (pos == -1 && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t size = PyBytes_GET_SIZE(args[0]), step = PyBytes_GET_SIZE(args[2]);
+    if (pos < 0 || pos > size - step)
+        Py_RETURN_FALSE;
+    return PyBool_FromLong(memcmp(PyBytes_AS_STRING(args[0]) + pos, PyBytes_AS_STRING(args[2]),
+                                  step) == 0);
+}
+
 #define FIELD(name, doc) {#name, T_OBJECT_EX, offsetof(HeadBase, name), 0, doc}
 
 static PyMemberDef head_members[] = {
@@ -153,6 +173,8 @@ static PyTypeObject HeadBaseType = {
 };
 
 static PyMethodDef module_methods[] = {
+    {"same_at", (PyCFunction)(void (*)(void))same_at, METH_FASTCALL,
+     "same_at(data, pos, head)\n--\n\nWhether ``head`` comes next in ``data`` at ``pos``."},
     {"make_head", (PyCFunction)(void (*)(void))make_head, METH_FASTCALL,
      "make_head(cls, entry)\n--\n\nA head of ``cls`` from a plain-head table entry."},
     {NULL}
