@@ -461,7 +461,8 @@ exchange_end(ExchangeBase *self, PyObject *const *args, Py_ssize_t nargs, PyObje
         end_connection = Py_False;
 
     /* The common case, or _end_general. Every test comes before the first change. */
-    if (self->phase != PENDING || end_connection != Py_False || self->before_head != Py_None
+    if (self->conn == NULL || self->request == NULL  /* deleted: the general path says so */
+            || self->phase != PENDING || end_connection != Py_False || self->before_head != Py_None
             || self->headers != Py_None || self->closing != Py_False
             || self->status != STATUS_200)
         return end_general((PyObject *)self, message, end_connection);
