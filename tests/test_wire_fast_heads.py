@@ -217,6 +217,25 @@ def test_plain_pipelined_heads_skip_llhttp() -> None:
     assert parser.llhttp_heads == 0
 
 
+def test_llhttp_is_made_only_when_a_read_needs_it() -> None:
+    # An idle keep-alive connection whose heads the table knows holds no llhttp (~0.9 KiB).
+    known()
+    sink = Recorder()
+    parser = RequestParser(sink, Limits())
+    parser.feed(PLAIN)
+    parser.feed(PLAIN * 3)
+    assert not parser.holds_llhttp
+    parser.feed(b"POST /x HTTP/1.1\r\nHost: bench\r\nContent-Length: 2\r\n\r\nab")
+    assert parser.holds_llhttp
+    assert sink.events[-2:] == [("body", b"ab"), ("end",)]
+    parser.feed(PLAIN)
+    assert [e[0] for e in sink.events].count("head") == 6
+    parser.reset()  # a fresh llhttp state: made again when a read needs it
+    assert not parser.holds_llhttp
+    parser.release()
+    assert not parser.holds_llhttp
+
+
 def test_a_repeated_head_after_another_one_is_not_taken_for_it() -> None:
     # A run of equal heads is compared in place against the last one found in the table; a
     # different head in between must end the run, or the next equal head would be read as it.
