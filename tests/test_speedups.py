@@ -156,9 +156,7 @@ def test_a_response_class_with_its_own_init_is_still_initialised() -> None:
     async def main() -> bytes:
         loop = asyncio.get_running_loop()
         state = server_state(lambda res, req: res.end(res.extra), loop)
-        state.response_class = Mine
-        from corkweb.server.exchange_state import exchange_factory
-        state.new_response = exchange_factory(Mine)
+        state.response_class = Mine  # new_response follows
         conn, transport = connect(None, loop, state=state)
         conn.data_received(get())
         return transport.data

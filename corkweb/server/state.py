@@ -32,7 +32,7 @@ class ServerState:
 
     __slots__ = (
         "loop", "clock", "corker", "handler", "error_handler", "options", "limits", "connections",
-        "draining", "request_class", "response_class", "new_response", "upgrade_handler",
+        "draining", "request_class", "_response_class", "new_response", "upgrade_handler",
         "on_empty", "tick",
         "date", "_clock", "ticking", "_sweeper",
     )
@@ -52,7 +52,6 @@ class ServerState:
     ) -> None:
         from ..wire.parser import RequestHead
         from .exchange import Exchange, ExchangeOptions
-        from .exchange_state import exchange_factory
 
         self.loop = loop
         #: What the timeouts are timed with: ``call_later(delay, fn)`` (and ``time()``). The
@@ -70,8 +69,6 @@ class ServerState:
         #: ``corkweb.Request`` and ``corkweb.Response``); the server's own by default.
         self.request_class = request_class or RequestHead
         self.response_class = response_class or Exchange
-        #: ``new_response(conn, req)``: a new ``response_class`` (see ``exchange_factory``).
-        self.new_response = exchange_factory(self.response_class)
         #: Called as ``upgrade_handler(conn, res, data)`` when a handler accepted an upgrade.
         self.upgrade_handler = upgrade_handler
         self.connections: set[Any] = set()
@@ -85,6 +82,19 @@ class ServerState:
         #: HTTP connections whose timeouts the sweep checks each tick.
         self.ticking: set[Any] = set()
         self._sweeper: asyncio.TimerHandle | None = None
+
+    @property
+    def response_class(self) -> type:
+        """The class of the exchanges the connections build (``new_response`` makes them)."""
+        return self._response_class
+
+    @response_class.setter
+    def response_class(self, cls: type) -> None:
+        from .exchange_state import exchange_factory
+
+        self._response_class = cls
+        #: ``new_response(conn, req)``: a new ``response_class`` (see ``exchange_factory``).
+        self.new_response = exchange_factory(cls)
 
     def watch(self, conn: Any) -> None:
         """Have ``conn._on_tick()`` called every :attr:`tick` until :meth:`unwatch`."""
