@@ -1,15 +1,19 @@
-/* corkweb.server._speedups: the exchange's per-request core in C.
+/* corkweb.server._speedups: the exchange's and the output queue's per-request core in C.
  *
- * Optional: corkweb/server/exchange.py falls back to its pure-Python base when this module is
- * missing (no compiler at install time) or CORKWEB_PURE_PYTHON is set, and the test suite runs
- * against both. Only the common case lives here: an exchange is built with its fields at fixed
- * offsets instead of a Python __init__, and end() answers a keep-alive HTTP/1.1 request with a
- * 200, no extra headers and a str, bytes or dict body in one C call. Everything else (other
- * statuses, headers, hooks, HEAD, closing, streaming, late calls, other body types) goes to
- * the Python method _end_general, which is the whole of end() and the fallback's end().
+ * Optional: corkweb/server/exchange_state.py and corker.py build on their pure-Python twins
+ * when this module is missing (no compiler at install time) or CORKWEB_PURE_PYTHON is set, and
+ * the test suite runs against both. Only the common case lives here:
  *
- * Nothing here holds state of its own beyond the constants configure() hands in: the phases,
- * the default content-type lines and the 200 status line (exchange.py owns their values).
+ * - ExchangeBase: an exchange's fields at fixed offsets, made by make(conn, req) without the
+ *   generic type call, and end() for a keep-alive HTTP/1.1 request (not HEAD, the connection
+ *   not draining) answered 200 with no header written, no hook and a str, bytes or dict body.
+ *   Everything else (other statuses, headers, hooks, HEAD, closing, streaming, late calls,
+ *   other body types) goes to the Python method _end_general, the whole of end() in Python;
+ * - CorkBase: the output queue's fields and write(), which end() calls without the
+ *   interpreter when a connection class keeps CorkBase's write.
+ *
+ * Nothing here holds state of its own beyond the constants configure_exchange() and
+ * configure_queue() hand in (exchange_state.py and corker.py own their values).
  */
 
 #define PY_SSIZE_T_CLEAN

@@ -53,7 +53,6 @@ __all__ = ["Exchange", "ExchangeConnection", "ExchangeOptions", "Headers", "Ille
 log = logging.getLogger("corkweb.error")
 
 
-_TEXT, _JSON, _OK = TEXT_LINE, JSON_LINE, STATUS_200
 _CLOSE = b"connection: close\r\n"
 _KEEP_ALIVE = b"connection: keep-alive\r\n"
 _CHUNKED = b"transfer-encoding: chunked\r\n\r\n"
@@ -247,7 +246,7 @@ class Exchange(ExchangeBase, BodyIntake):
         """Forget status, headers and cookies set so far (an error answer replaces them)."""
         if self.phase is not PENDING:
             raise RuntimeError("the response head was already sent")
-        self._status = _OK
+        self._status = STATUS_200
         self._code = 200
         self._headers = None
 
@@ -334,7 +333,7 @@ class Exchange(ExchangeBase, BodyIntake):
         if cls is TypedBody:
             return message.data, message.content_type
         if cls is str:
-            return message.encode(), _TEXT
+            return message.encode(), TEXT_LINE
         if cls is bytes:
             return message, None
         if message is None:
@@ -342,8 +341,8 @@ class Exchange(ExchangeBase, BodyIntake):
         if isinstance(message, (bytes, bytearray, memoryview)):
             return bytes(message), None
         if isinstance(message, str):
-            return message.encode(), _TEXT
-        return self._conn.options.json_dumps(message), _JSON
+            return message.encode(), TEXT_LINE
+        return self._conn.options.json_dumps(message), JSON_LINE
 
     def _end_general(self: _E, message: Any = b"", end_connection: bool = False) -> _E:
         """Send ``message`` as the whole body (or the last part after ``write``) and finish.
@@ -359,11 +358,11 @@ class Exchange(ExchangeBase, BodyIntake):
         conn = self._conn
         cls = message.__class__
         if cls is str:
-            body, ctype = message.encode(), _TEXT
+            body, ctype = message.encode(), TEXT_LINE
         elif cls is bytes:
             body, ctype = message, None
         elif cls is dict:  # PERF: _encode's JSON case without its call: JSON 32.5k -> 29.8k
-            body, ctype = conn.options.json_dumps(message), _JSON  # instructions a request
+            body, ctype = conn.options.json_dumps(message), JSON_LINE  # instructions a request
         else:
             body, ctype = self._encode(message)
         if end_connection:
